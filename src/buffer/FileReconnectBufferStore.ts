@@ -1,0 +1,97 @@
+import {promises as fs} from 'fs';
+import {join} from 'path';
+import {ensureDir} from 'fs-extra';
+import {isClientId} from '../server/client-id';
+import type {ReconnectBufferStore} from './ReconnectBufferStore';
+
+const FILE_SUFFIX = '.ndjson';
+
+const isNotFound = (error: unknown): boolean => (error as NodeJS.ErrnoException | null)?.code === 'ENOENT';
+
+/**
+ * One file per client in a folder, one serialised message per line (JSON never contains a raw newline).
+ * The file name is the clientId alone and only ever one of our UUIDs, so no request value and no user name
+ * reaches a file path.
+ */
+export class FileReconnectBufferStore implements ReconnectBufferStore {
+
+    private constructor(private readonly folder: string) {
+    }
+
+    /** Create the folder if missing; rejects if that is not possible */
+    static async open(folder: string): Promise<FileReconnectBufferStore> {
+        await ensureDir(folder);
+        return new FileReconnectBufferStore(folder);
+    }
+
+    get description(): string {
+        return `folder ${this.folder}`;
+    }
+
+    async append(clientId: string, messages: ReadonlyArray<string>): Promise<void> {
+        if (messages.length === 0) {
+            return;
+        }
+        const file = this.fileOf(clientId);
+        const lines = `${messages.join('\n')}\n`;
+        try {
+            await fs.appendFile(file, lines, 'utf8');
+        } catch (error) {
+            if (!isNotFound(error)) {
+                throw error;
+            }
+            // The folder was deleted under us (a tmp cleaner, an operator): recreate it and try once more
+            await ensureDir(this.folder);
+            await fs.appendFile(file, lines, 'utf8');
+        }
+    }
+
+    async readAll(clientId: string): Promise<Array<string>> {
+        let content: string;
+        try {
+            content = await fs.readFile(this.fileOf(clientId), 'utf8');
+        } catch (error) {
+            if (isNotFound(error)) {
+                return [];
+            }
+            throw error;
+        }
+        return content.split('\n').filter((line) => line !== '');
+    }
+
+    async remove(clientId: string): Promise<void> {
+        try {
+            await fs.unlink(this.fileOf(clientId));
+        } catch (error) {
+            if (!isNotFound(error)) {
+                throw error;
+            }
+        }
+    }
+
+    async clear(): Promise<void> {
+        let names: Array<string>;
+        try {
+            names = await fs.readdir(this.folder);
+        } catch (error) {
+            if (isNotFound(error)) {
+                return;
+            }
+            throw error;
+        }
+        const ours = names.filter((name) => name.endsWith(FILE_SUFFIX) && isClientId(name.slice(0, -FILE_SUFFIX.length)));
+        await Promise.all(ours.map((name) => fs.unlink(join(this.folder, name)).catch((error: unknown) => {
+            if (!isNotFound(error)) {
+                throw error;
+            }
+        })));
+    }
+
+    private fileOf(clientId: string): string {
+        if (!isClientId(clientId)) {
+            // Unreachable through the server, which only uses ids it generated; a guard against future callers
+            throw new Error(`Refusing to use '${clientId.slice(0, 60)}' as a buffer file name: not a client id`);
+        }
+        return join(this.folder, `${clientId}${FILE_SUFFIX}`);
+    }
+}

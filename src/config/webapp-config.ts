@@ -1,0 +1,107 @@
+import type {MashroomPluginConfig} from '@mashroom/mashroom/type-definitions';
+
+/**
+ * The validated configuration of the "Mashroom WebSocket Webapp" plugin.
+ * Defaults live in the plugin definition (package.json), so every key is present when Mashroom calls us;
+ * this module only checks types and ranges and fails the plugin load with one clear message otherwise.
+ */
+export type WebAppConfig = {
+    /** Base path, without a trailing slash (e.g. `/websocket`) */
+    readonly path: string;
+    /** Folder of the reconnect buffer, as configured (relative to the server root folder), or null when off */
+    readonly reconnectMessageBufferFolder: string | null;
+    readonly reconnectTimeoutSec: number;
+    /** Roles of which a user needs at least one; null when every authenticated user may connect */
+    readonly restrictToRoles: ReadonlyArray<string> | null;
+    readonly enableKeepAlive: boolean;
+    readonly keepAliveIntervalSec: number;
+    readonly maxConnections: number;
+};
+
+export class WebAppConfigError extends Error {
+    constructor(problems: ReadonlyArray<string>) {
+        super(`Invalid configuration of the Mashroom WebSocket Webapp: ${problems.join('; ')}`);
+        this.name = 'WebAppConfigError';
+    }
+}
+
+const describe = (value: unknown): string => {
+    const json = JSON.stringify(value);
+    return json === undefined ? String(value) : json;
+};
+
+export const parseWebAppConfig = (raw: MashroomPluginConfig): WebAppConfig => {
+    const problems: Array<string> = [];
+
+    const path = parsePath(raw.path, problems);
+
+    const folder = raw.reconnectMessageBufferFolder;
+    let reconnectMessageBufferFolder: string | null = null;
+    if (typeof folder === 'string' && folder.trim() !== '') {
+        reconnectMessageBufferFolder = folder;
+    } else if (folder !== null && folder !== undefined && folder !== '') {
+        problems.push(`reconnectMessageBufferFolder must be a folder name or null (got ${describe(folder)})`);
+    }
+
+    const roles = raw.restrictToRoles;
+    let restrictToRoles: ReadonlyArray<string> | null = null;
+    if (Array.isArray(roles) && roles.every((role) => typeof role === 'string')) {
+        restrictToRoles = roles.length > 0 ? [...roles] : null;
+    } else if (typeof roles === 'string' && roles !== '') {
+        restrictToRoles = [roles];
+    } else if (roles !== null && roles !== undefined) {
+        problems.push(`restrictToRoles must be a list of role names or null (got ${describe(roles)})`);
+    }
+
+    const enableKeepAlive = raw.enableKeepAlive;
+    if (typeof enableKeepAlive !== 'boolean') {
+        problems.push(`enableKeepAlive must be true or false (got ${describe(enableKeepAlive)})`);
+    }
+
+    const config: WebAppConfig = {
+        path,
+        reconnectMessageBufferFolder,
+        reconnectTimeoutSec: parseNumber(raw, 'reconnectTimeoutSec', {min: 0}, problems),
+        restrictToRoles,
+        enableKeepAlive: enableKeepAlive === true,
+        keepAliveIntervalSec: parseNumber(raw, 'keepAliveIntervalSec', {min: 0, exclusiveMin: true}, problems),
+        maxConnections: parseNumber(raw, 'maxConnections', {min: 0, integer: true}, problems),
+    };
+    if (problems.length > 0) {
+        throw new WebAppConfigError(problems);
+    }
+    return config;
+};
+
+const parsePath = (value: unknown, problems: Array<string>): string => {
+    if (typeof value !== 'string' || !value.startsWith('/')) {
+        problems.push(`path must start with a slash (got ${describe(value)})`);
+        return '';
+    }
+    const path = value.replace(/\/+$/, '');
+    if (path === '') {
+        problems.push('path must not be the root path "/"');
+    } else if (/[?#\s]/.test(path)) {
+        problems.push(`path must be a plain URL path without query, fragment or white space (got ${describe(value)})`);
+    }
+    return path;
+};
+
+type NumberRule = {
+    readonly min: number;
+    readonly exclusiveMin?: boolean;
+    readonly integer?: boolean;
+};
+
+const parseNumber = (raw: MashroomPluginConfig, key: string, rule: NumberRule, problems: Array<string>): number => {
+    const value: unknown = raw[key];
+    const valid = typeof value === 'number' && Number.isFinite(value) &&
+        (rule.exclusiveMin ? value > rule.min : value >= rule.min) &&
+        (!rule.integer || Number.isInteger(value));
+    if (!valid) {
+        const expected = `${rule.integer ? 'a whole number' : 'a number'} ${rule.exclusiveMin ? '>' : '>='} ${rule.min}`;
+        problems.push(`${key} must be ${expected} (got ${describe(value)})`);
+        return rule.min;
+    }
+    return value;
+};

@@ -1,0 +1,399 @@
+import type {IncomingMessage} from 'http';
+import type {Duplex} from 'stream';
+import WebSocket, {WebSocketServer} from 'ws';
+import type {MashroomLogger, MashroomLoggerFactory} from '@mashroom/mashroom/type-definitions';
+import type {MashroomSecurityUser} from '@mashroom/mashroom-security/type-definitions';
+import type {
+    MashroomWebSocketClient,
+    MashroomWebSocketDisconnectListener,
+    MashroomWebSocketMatcher,
+    MashroomWebSocketMessageListener,
+} from '../../type-definitions';
+import type {ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
+import {newClientId} from './client-id';
+import {ClientRegistry} from './ClientRegistry';
+import {parseIncomingFrame} from './incoming-frame';
+import {ListenerRegistry} from './ListenerRegistry';
+import {ClientGoneError, ServerClient, setClientIdFrame} from './ServerClient';
+import type {ClientHost} from './ServerClient';
+import {isOpen} from './write-frame';
+
+export type WebSocketServerOptions = {
+    /** The base path clients connect below; reported by the service as `basePath` */
+    readonly basePath: string;
+    /** Upper bound of clients at once, those waiting for a reconnect included */
+    readonly maxConnections: number;
+    /** How long a dropped client may take to resume (only with a buffer store) */
+    readonly reconnectTimeoutMs: number;
+    /** Interval of the "keepalive" message, or null for none */
+    readonly keepAliveIntervalMs: number | null;
+    /** Interval of the ping that finds dead peers; a peer that has not answered the previous one is terminated */
+    readonly pingIntervalMs: number;
+    /** How long unload waits for clients to complete the closing handshake before cutting them off */
+    readonly closeGraceMs: number;
+    readonly loggerFactory: MashroomLoggerFactory;
+};
+
+/** Who is connecting and where, as established by the upgrade handler. */
+export type ConnectRequest = {
+    readonly connectPath: string;
+    readonly user: MashroomSecurityUser;
+    /** The `clientId` query parameter, already checked to be of our form */
+    readonly requestedClientId: string | null;
+    /** Logger context of the upgrade request (e.g. client IP); the client's adds username and clientId */
+    readonly requestLoggerContext: Readonly<Record<string, unknown>>;
+};
+
+export type UpgradeOutcome = 'upgraded' | 'full' | 'stopped';
+
+export const KEEP_ALIVE_FRAME = JSON.stringify('keepalive');
+export const CLOSE_NORMAL = 1000;
+export const CLOSE_GOING_AWAY = 1001;
+
+const kClient = Symbol('mashroom-websocket-client');
+type TaggedSocket = WebSocket & {[kClient]?: ServerClient};
+
+/**
+ * The one WebSocket server shared by the webapp plugin (which feeds it authenticated upgrades) and the
+ * services plugin (which exposes it to other plugins). It owns the clients, the listeners, the keep-alive
+ * and ping timers and the reconnect buffer, and releases all of them in dispose().
+ */
+export class MashroomWebSocketServer {
+
+    private readonly logger: MashroomLogger;
+    private readonly registry = new ClientRegistry<ServerClient>();
+    private readonly listeners: ListenerRegistry;
+    private readonly wss: WebSocketServer;
+    private readonly host: ClientHost;
+    // One set of socket handlers for all sockets; `this` inside is the socket
+    private readonly socketHandlers: {
+        readonly message: (this: TaggedSocket, data: WebSocket.RawData, isBinary: boolean) => void;
+        readonly close: (this: TaggedSocket, code: number) => void;
+        readonly pong: (this: TaggedSocket) => void;
+        readonly error: (this: TaggedSocket, error: Error) => void;
+    };
+    private readonly timers: Array<NodeJS.Timeout> = [];
+    private bufferStore: ReconnectBufferStore | null = null;
+    private disposal: Promise<void> | null = null;
+
+    constructor(private readonly options: WebSocketServerOptions) {
+        this.logger = options.loggerFactory('mashroom.websocket.server');
+        this.listeners = new ListenerRegistry((client) => this.contextLogger(client));
+        this.wss = new WebSocketServer({noServer: true, clientTracking: false, perMessageDeflate: false});
+
+        const server = this;
+        this.socketHandlers = {
+            message(data, isBinary) {
+                server.onFrame(this, data, isBinary);
+            },
+            close(code) {
+                server.onSocketClose(this, code);
+            },
+            pong() {
+                const client = this[kClient];
+                if (client && client.socket === this) {
+                    client.alive = true;
+                }
+            },
+            error(error) {
+                const client = this[kClient];
+                const log = client ? server.contextLogger(client) : server.logger;
+                log.warn(`WebSocket error of client ${client?.clientId ?? '(unknown)'}: ${error.message}`);
+            },
+        };
+        this.host = {
+            get bufferStore() {
+                return server.bufferStore;
+            },
+            reconnectTimeoutMs: options.reconnectTimeoutMs,
+            contextLogger: (client) => this.contextLogger(client),
+            reconnectWindowPassed: (client) => this.reconnectWindowPassed(client),
+        };
+
+        if (options.keepAliveIntervalMs !== null) {
+            this.startTimer(() => this.sendKeepAlive(), options.keepAliveIntervalMs);
+        }
+        this.startTimer(() => this.checkPeers(), options.pingIntervalMs);
+    }
+
+    get basePath(): string {
+        return this.options.basePath;
+    }
+
+    get stopped(): boolean {
+        return this.disposal !== null;
+    }
+
+    get bufferingEnabled(): boolean {
+        return this.bufferStore !== null;
+    }
+
+    /** Switch reconnect buffering on; until then a dropped client is removed at once */
+    useBufferStore(store: ReconnectBufferStore): void {
+        this.bufferStore = store;
+    }
+
+    /** Whether a new (not resuming) client would be admitted right now */
+    hasCapacity(): boolean {
+        return !this.stopped && this.registry.size < this.options.maxConnections;
+    }
+
+    /**
+     * Complete an authenticated upgrade: resume the requested client if the same user may, otherwise
+     * create a new one if there is room. Synchronous from the capacity check to the registration, so
+     * concurrent upgrades can never exceed maxConnections.
+     */
+    upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, connect: ConnectRequest): UpgradeOutcome {
+        if (this.stopped) {
+            return 'stopped';
+        }
+        const resumable = this.findResumable(connect);
+        if (!resumable && this.registry.size >= this.options.maxConnections) {
+            return 'full';
+        }
+        this.wss.handleUpgrade(request, socket, head, (webSocket) => {
+            if (resumable) {
+                this.resumeClient(resumable, webSocket);
+            } else {
+                this.addClient(webSocket, connect);
+            }
+        });
+        return 'upgraded';
+    }
+
+    addMessageListener(matcher: MashroomWebSocketMatcher, listener: MashroomWebSocketMessageListener): void {
+        this.listeners.addMessageListener(matcher, listener);
+    }
+
+    removeMessageListener(matcher: MashroomWebSocketMatcher, listener: MashroomWebSocketMessageListener): void {
+        this.listeners.removeMessageListener(matcher, listener);
+    }
+
+    addDisconnectListener(listener: MashroomWebSocketDisconnectListener): void {
+        this.listeners.addDisconnectListener(listener);
+    }
+
+    removeDisconnectListener(listener: MashroomWebSocketDisconnectListener): void {
+        this.listeners.removeDisconnectListener(listener);
+    }
+
+    sendMessage(client: MashroomWebSocketClient, message: unknown): Promise<void> {
+        if (!(client instanceof ServerClient) || !this.registry.has(client)) {
+            return Promise.reject(new ClientGoneError(describeClient(client)));
+        }
+        let data: string | undefined;
+        try {
+            data = JSON.stringify(message);
+        } catch (error) {
+            return Promise.reject(error);
+        }
+        if (typeof data !== 'string') {
+            return Promise.reject(new TypeError(`A message of type ${typeof message} cannot be sent as JSON`));
+        }
+        return client.send(data);
+    }
+
+    getClientsOnPath(connectPath: string): Array<MashroomWebSocketClient> {
+        return this.registry.onPath(connectPath);
+    }
+
+    getClientsOfUser(username: string): Array<MashroomWebSocketClient> {
+        return this.registry.ofUser(username);
+    }
+
+    getClientCount(): number {
+        return this.registry.size;
+    }
+
+    /** Close the client's connection (1000) and remove it at once; disconnect listeners are called once */
+    close(client: MashroomWebSocketClient): void {
+        if (!(client instanceof ServerClient) || !this.registry.has(client)) {
+            this.logger.debug(`Ignoring close of unknown or already closed client ${describeClient(client)}`);
+            return;
+        }
+        this.contextLogger(client).info(`Closing client ${client.clientId}`);
+        client.close(CLOSE_NORMAL, 'Closed by server');
+        this.forget(client);
+    }
+
+    /**
+     * Close every client (1001), stop the timers, and resolve when all sockets are closed and all buffer
+     * files of the clients deleted. Idempotent.
+     */
+    dispose(): Promise<void> {
+        if (!this.disposal) {
+            this.disposal = this.shutDown();
+        }
+        return this.disposal;
+    }
+
+    private async shutDown(): Promise<void> {
+        this.timers.forEach((timer) => clearInterval(timer));
+        this.timers.length = 0;
+        const clients = Array.from(this.registry.values());
+        this.logger.info(`Shutting down the WebSocket server, closing ${clients.length} client(s)`);
+        const sockets: Array<WebSocket> = [];
+        for (const client of clients) {
+            if (client.socket) {
+                sockets.push(client.socket);
+            }
+            client.close(CLOSE_GOING_AWAY, 'Server shutting down');
+            this.forget(client);
+        }
+        await Promise.all(sockets.map((socket) => closed(socket, this.options.closeGraceMs)));
+        await Promise.all(clients.map((client) => client.buffered()));
+        this.listeners.clear();
+        this.wss.close();
+    }
+
+    private findResumable(connect: ConnectRequest): ServerClient | null {
+        const {requestedClientId, user, connectPath} = connect;
+        if (!requestedClientId) {
+            return null;
+        }
+        const client = this.registry.get(requestedClientId);
+        let refusal: string | null = null;
+        if (!client) {
+            refusal = 'it is unknown or its reconnect window has passed';
+        } else if (client.user.username !== user.username) {
+            refusal = 'it belongs to another user';
+        } else if (client.connectPath !== connectPath) {
+            refusal = `it was connected on ${client.connectPath}`;
+        } else if (client.state !== 'waiting') {
+            refusal = 'it is still connected';
+        }
+        if (refusal) {
+            const level = client && client.user.username !== user.username ? 'warn' : 'info';
+            this.logger[level](`User ${user.username} asked to resume client ${requestedClientId} on ${connectPath}, but ${refusal}: starting a new client`);
+            return null;
+        }
+        return client ?? null;
+    }
+
+    private addClient(webSocket: WebSocket, connect: ConnectRequest): void {
+        const clientId = newClientId();
+        const loggerContext = {...connect.requestLoggerContext, username: connect.user.username, clientId};
+        const client = new ServerClient(this.host, webSocket, connect.connectPath, connect.user, loggerContext, clientId);
+        this.registry.add(client);
+        this.attachSocket(webSocket, client);
+        webSocket.send(setClientIdFrame(clientId));
+        this.contextLogger(client).info(`Client ${clientId} of user ${connect.user.username} connected on ${connect.connectPath || '/'} (${this.registry.size} client(s))`);
+    }
+
+    private resumeClient(client: ServerClient, webSocket: WebSocket): void {
+        this.attachSocket(webSocket, client);
+        client.resume(webSocket).catch((error: unknown) => {
+            this.contextLogger(client).error(`Resuming client ${client.clientId} failed`, error);
+        });
+    }
+
+    private attachSocket(webSocket: TaggedSocket, client: ServerClient): void {
+        webSocket[kClient] = client;
+        const handlers = this.socketHandlers;
+        webSocket.on('message', handlers.message);
+        webSocket.on('close', handlers.close);
+        webSocket.on('pong', handlers.pong);
+        webSocket.on('error', handlers.error);
+    }
+
+    private onFrame(socket: TaggedSocket, data: WebSocket.RawData, isBinary: boolean): void {
+        const client = socket[kClient];
+        if (!client || client.socket !== socket) {
+            return;
+        }
+        const frame = parseIncomingFrame(data, isBinary);
+        if (!frame.ok) {
+            this.contextLogger(client).warn(`Ignoring a frame of client ${client.clientId}: ${frame.problem}`);
+            return;
+        }
+        if (!this.listeners.dispatchMessage(frame.message, client)) {
+            this.contextLogger(client).warn(`No message listener takes the message of client ${client.clientId} on connect path ${client.connectPath || '/'}`);
+        }
+    }
+
+    private onSocketClose(socket: TaggedSocket, code: number): void {
+        const client = socket[kClient];
+        if (!client || client.socket !== socket) {
+            // Closed by us (close, unload) or replaced: nothing left to do
+            return;
+        }
+        const logger = this.contextLogger(client);
+        if (client.socketDropped()) {
+            logger.info(`Client ${client.clientId} disconnected (code ${code}), waiting ${this.options.reconnectTimeoutMs / 1000}s for it to resume`);
+        } else {
+            logger.info(`Client ${client.clientId} disconnected (code ${code})`);
+            this.forget(client);
+        }
+    }
+
+    private reconnectWindowPassed(client: ServerClient): void {
+        if (!this.registry.has(client) || client.state !== 'waiting') {
+            return;
+        }
+        this.contextLogger(client).info(`Client ${client.clientId} did not resume within ${this.options.reconnectTimeoutMs / 1000}s, removing it`);
+        client.expire();
+        this.forget(client);
+    }
+
+    /** Remove a client from the registry and tell the disconnect listeners, exactly once */
+    private forget(client: ServerClient): void {
+        if (this.registry.remove(client)) {
+            this.listeners.notifyDisconnect(client);
+        }
+    }
+
+    private sendKeepAlive(): void {
+        for (const client of this.registry.values()) {
+            const socket = client.socket;
+            if (socket && client.state === 'open' && isOpen(socket)) {
+                socket.send(KEEP_ALIVE_FRAME);
+            }
+        }
+    }
+
+    private checkPeers(): void {
+        for (const client of this.registry.values()) {
+            const socket = client.socket;
+            if (!socket) {
+                continue;
+            }
+            if (!client.alive) {
+                this.contextLogger(client).info(`Client ${client.clientId} did not answer the last ping, terminating its connection`);
+                socket.terminate();
+                continue;
+            }
+            client.alive = false;
+            socket.ping();
+        }
+    }
+
+    private startTimer(task: () => void, intervalMs: number): void {
+        const timer = setInterval(task, intervalMs);
+        // The plugin must never be what keeps a process alive; dispose() clears the timers anyway
+        timer.unref();
+        this.timers.push(timer);
+    }
+
+    private contextLogger(client: MashroomWebSocketClient): MashroomLogger {
+        return this.logger.withContext(client.loggerContext);
+    }
+}
+
+const describeClient = (client: unknown): string => {
+    const clientId = (client as Partial<MashroomWebSocketClient> | null | undefined)?.clientId;
+    return typeof clientId === 'string' ? clientId : '(not a client)';
+};
+
+/** Resolves when the socket is closed; cuts it off if the peer does not complete the close in time */
+const closed = (socket: WebSocket, graceMs: number): Promise<void> => {
+    if (socket.readyState === WebSocket.CLOSED) {
+        return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+        const timer = setTimeout(() => socket.terminate(), graceMs);
+        socket.once('close', () => {
+            clearTimeout(timer);
+            resolve();
+        });
+    });
+};

@@ -1,0 +1,236 @@
+import type WebSocket from 'ws';
+import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
+import type {MashroomSecurityUser} from '@mashroom/mashroom-security/type-definitions';
+import type {MashroomWebSocketClient} from '../../type-definitions';
+import {ClientBufferQueue} from '../buffer/ClientBufferQueue';
+import type {ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
+import {isOpen, writeFrame} from './write-frame';
+
+/**
+ * - open: connected, messages go to the socket
+ * - resuming: reconnected, the buffered messages are being replayed; new messages queue behind them
+ * - waiting: disconnected within the reconnect window, messages go to the reconnect buffer
+ * - closed: gone for good
+ */
+export type ClientState = 'open' | 'resuming' | 'waiting' | 'closed';
+
+/** What every client of one server shares: a single object, not a copy per client. */
+export interface ClientHost {
+    /** null when reconnect buffering is off */
+    readonly bufferStore: ReconnectBufferStore | null;
+    readonly reconnectTimeoutMs: number;
+    contextLogger(client: ServerClient): MashroomLogger;
+    /** The reconnect window of a waiting client has passed */
+    reconnectWindowPassed(client: ServerClient): void;
+}
+
+type QueuedMessage = {
+    readonly data: string;
+    readonly resolve: () => void;
+    readonly reject: (error: Error) => void;
+};
+
+export class ClientGoneError extends Error {
+    constructor(clientId: string) {
+        super(`WebSocket client ${clientId} is closed`);
+        this.name = 'ClientGoneError';
+    }
+}
+
+export const setClientIdFrame = (clientId: string): string => JSON.stringify({type: 'setClientId', payload: clientId});
+
+/**
+ * One client as the plugins see it (the public fields) and its delivery state (the private ones, which
+ * stay out of logs and JSON). The object lives as long as the client, across reconnects, because
+ * plugins keep it as a key (the messaging plugin keeps its subscriptions per client object).
+ */
+export class ServerClient implements MashroomWebSocketClient {
+
+    alive = true;
+
+    readonly #host: ClientHost;
+    #socket: WebSocket | null;
+    #state: ClientState = 'open';
+    // Bumped whenever the socket changes, so a replay that outlived its socket notices
+    #epoch = 0;
+    #reconnectTimer: NodeJS.Timeout | null = null;
+    #buffer: ClientBufferQueue | null = null;
+    #resumeQueue: Array<QueuedMessage> | null = null;
+
+    constructor(
+        host: ClientHost,
+        socket: WebSocket,
+        readonly connectPath: string,
+        readonly user: MashroomSecurityUser,
+        readonly loggerContext: Readonly<Record<string, unknown>>,
+        readonly clientId: string,
+    ) {
+        this.#host = host;
+        this.#socket = socket;
+    }
+
+    get socket(): WebSocket | null {
+        return this.#socket;
+    }
+
+    get state(): ClientState {
+        return this.#state;
+    }
+
+    send(data: string): Promise<void> {
+        const socket = this.#socket;
+        switch (this.#state) {
+            case 'open':
+                if (socket && isOpen(socket)) {
+                    return writeFrame(socket, data);
+                }
+                // The socket is closing: its close event will make us wait for a reconnect, so buffer already
+                if (socket && this.#host.bufferStore) {
+                    return this.bufferQueue(this.#host.bufferStore).append(data);
+                }
+                return socket ? writeFrame(socket, data) : Promise.reject(new ClientGoneError(this.clientId));
+            case 'resuming':
+                return new Promise((resolve, reject) => this.#resumeQueue?.push({data, resolve, reject}));
+            case 'waiting':
+                return this.#buffer ? this.#buffer.append(data) : Promise.reject(new ClientGoneError(this.clientId));
+            default:
+                return Promise.reject(new ClientGoneError(this.clientId));
+        }
+    }
+
+    /**
+     * The socket closed without us closing it. With buffering on, wait for a reconnect and return true;
+     * otherwise the client is gone and false is returned.
+     */
+    socketDropped(): boolean {
+        const store = this.#host.bufferStore;
+        this.#socket = null;
+        this.#epoch++;
+        this.alive = false;
+        const queued = this.#resumeQueue;
+        this.#resumeQueue = null;
+        if (!store) {
+            this.#state = 'closed';
+            queued?.forEach((message) => message.reject(new ClientGoneError(this.clientId)));
+            return false;
+        }
+        this.#state = 'waiting';
+        const buffer = this.bufferQueue(store);
+        // Messages that waited for an interrupted replay were never written: they belong in the buffer, in order
+        queued?.forEach((message) => buffer.append(message.data).then(message.resolve, message.reject));
+        this.#reconnectTimer = setTimeout(() => this.#host.reconnectWindowPassed(this), this.#host.reconnectTimeoutMs);
+        this.#reconnectTimer.unref();
+        return true;
+    }
+
+    /**
+     * Take a waiting client over to a new socket: send its id again, replay the buffer in order, then the
+     * messages sent during the replay, and delete the buffer once the replay is written.
+     */
+    async resume(socket: WebSocket): Promise<void> {
+        if (this.#state !== 'waiting') {
+            throw new Error(`Cannot resume client ${this.clientId} in state ${this.#state}`);
+        }
+        this.clearReconnectTimer();
+        this.#socket = socket;
+        this.#state = 'resuming';
+        this.alive = true;
+        const epoch = ++this.#epoch;
+        const queue: Array<QueuedMessage> = [];
+        this.#resumeQueue = queue;
+        socket.send(setClientIdFrame(this.clientId));
+
+        const buffer = this.#buffer;
+        let replay: Array<string> = [];
+        if (buffer) {
+            try {
+                replay = await buffer.readAll();
+            } catch (error) {
+                this.#host.contextLogger(this).error(`Reading the reconnect buffer of client ${this.clientId} failed; closing so that it retries`, error);
+                if (this.#epoch === epoch) {
+                    socket.close(1011, 'Reconnect buffer unavailable');
+                }
+                return;
+            }
+        }
+        if (this.#epoch !== epoch) {
+            // Dropped again while reading: the buffer is untouched and the queue went into it
+            return;
+        }
+        let lastReplayWrite: Promise<void> = Promise.resolve();
+        for (const data of replay) {
+            lastReplayWrite = writeFrame(socket, data);
+        }
+        for (const message of queue) {
+            writeFrame(socket, message.data).then(message.resolve, message.reject);
+        }
+        this.#resumeQueue = null;
+        this.#state = 'open';
+        this.#host.contextLogger(this).info(`Client ${this.clientId} resumed, ${replay.length} buffered message(s) replayed`);
+
+        if (buffer) {
+            try {
+                // Frames are written in order: when the last one is out, all are
+                await lastReplayWrite;
+            } catch {
+                // The socket died during the replay; the buffer stays for the next attempt
+                return;
+            }
+            if (this.#epoch === epoch) {
+                await buffer.remove();
+            }
+        }
+    }
+
+    /** Remove the client for good: close the socket (if any) with the given code, drop its buffer */
+    close(code: number, reason: string): void {
+        if (this.#state === 'closed') {
+            return;
+        }
+        const socket = this.#socket;
+        this.#state = 'closed';
+        this.#socket = null;
+        this.#epoch++;
+        this.alive = false;
+        this.clearReconnectTimer();
+        this.#resumeQueue?.forEach((message) => message.reject(new ClientGoneError(this.clientId)));
+        this.#resumeQueue = null;
+        if (socket) {
+            socket.close(code, reason);
+        }
+        this.discardBuffer();
+    }
+
+    /** The reconnect window passed: forget the client and its buffer */
+    expire(): void {
+        this.close(1000, '');
+    }
+
+    /** Resolves when every buffer operation asked for so far has finished */
+    buffered(): Promise<void> {
+        return this.#buffer ? this.#buffer.settled() : Promise.resolve();
+    }
+
+    private bufferQueue(store: ReconnectBufferStore): ClientBufferQueue {
+        if (!this.#buffer) {
+            this.#buffer = new ClientBufferQueue(store, this.clientId);
+        }
+        return this.#buffer;
+    }
+
+    private discardBuffer(): void {
+        const buffer = this.#buffer;
+        if (buffer) {
+            buffer.remove().catch((error: unknown) => {
+                this.#host.contextLogger(this).error(`Deleting the reconnect buffer of client ${this.clientId} failed`, error);
+            });
+        }
+    }
+
+    private clearReconnectTimer(): void {
+        if (this.#reconnectTimer) {
+            clearTimeout(this.#reconnectTimer);
+            this.#reconnectTimer = null;
+        }
+    }
+}

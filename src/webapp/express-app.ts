@@ -1,0 +1,26 @@
+import {resolve} from 'path';
+import express from 'express';
+import type {Application} from 'express';
+
+// Both src/webapp (tests) and dist/webapp (runtime) sit two levels below the package root
+export const PUBLIC_FOLDER = resolve(__dirname, '../../public');
+
+/**
+ * The webapp's HTTP side: the test page and its script. `/` redirects to the test page.
+ */
+export const createExpressApp = (): Application => {
+    const app = express();
+    app.disable('x-powered-by');
+
+    app.get('/', (request, response) => {
+        response.redirect(`${request.baseUrl}/test`);
+    });
+    app.get('/test', (request, response) => {
+        response.sendFile('test.html', {root: PUBLIC_FOLDER});
+    });
+    app.get('/test-client.js', (request, response) => {
+        response.type('application/javascript');
+        response.sendFile('test-client.js', {root: PUBLIC_FOLDER});
+    });
+    return app;
+};

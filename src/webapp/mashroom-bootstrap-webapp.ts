@@ -1,0 +1,67 @@
+import {resolve} from 'path';
+import type {MashroomLogger, MashroomWebAppPluginBootstrapFunction} from '@mashroom/mashroom/type-definitions';
+import {FileReconnectBufferStore} from '../buffer/FileReconnectBufferStore';
+import {parseWebAppConfig} from '../config/webapp-config';
+import {registerConnectionMetrics} from '../metrics/connection-metrics';
+import {installServer, uninstallServer} from '../server-holder';
+import {MashroomWebSocketServer} from '../server/MashroomWebSocketServer';
+import {createExpressApp} from './express-app';
+import {createUpgradeHandler} from './upgrade-handler';
+
+/** How often dead peers are looked for; a peer is cut off after missing one ping */
+export const PING_INTERVAL_MS = 30_000;
+/** How long unload waits for a client to complete the closing handshake */
+export const CLOSE_GRACE_MS = 1_000;
+
+const openBufferStore = async (folder: string, logger: MashroomLogger): Promise<FileReconnectBufferStore | null> => {
+    try {
+        const store = await FileReconnectBufferStore.open(folder);
+        // Buffers of a previous process belong to clients that cannot resume here
+        await store.clear();
+        logger.info(`Reconnect message buffering is on, ${store.description}`);
+        return store;
+    } catch (error) {
+        logger.error(`Reconnect message buffering is off: the folder ${folder} cannot be used`, error);
+        return null;
+    }
+};
+
+const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, pluginConfig, contextHolder) => {
+    const config = parseWebAppConfig(pluginConfig);
+    const {loggerFactory, serverConfig, services} = contextHolder.getPluginContext();
+    const logger = loggerFactory('mashroom.websocket.server');
+
+    // Installed before the first await: the services plugin, bootstrapped right after us on a reload, finds it
+    const server = new MashroomWebSocketServer({
+        basePath: config.path,
+        maxConnections: config.maxConnections,
+        reconnectTimeoutMs: config.reconnectTimeoutSec * 1000,
+        keepAliveIntervalMs: config.enableKeepAlive ? config.keepAliveIntervalSec * 1000 : null,
+        pingIntervalMs: PING_INTERVAL_MS,
+        closeGraceMs: CLOSE_GRACE_MS,
+        loggerFactory,
+    });
+    installServer(server);
+    const stopMetrics = registerConnectionMetrics(contextHolder, () => server.getClientCount(), logger);
+    services.core.pluginService.onUnloadOnce(pluginName, () => {
+        stopMetrics();
+        uninstallServer(server);
+        server.dispose().catch((error: unknown) => logger.error('Shutting down the WebSocket server failed', error));
+    });
+
+    if (config.reconnectMessageBufferFolder) {
+        const store = await openBufferStore(resolve(serverConfig.serverRootFolder, config.reconnectMessageBufferFolder), logger);
+        if (store) {
+            server.useBufferStore(store);
+        }
+    } else {
+        logger.info('Reconnect message buffering is off');
+    }
+
+    return {
+        expressApp: createExpressApp(),
+        upgradeHandler: createUpgradeHandler(server, config, contextHolder),
+    };
+};
+
+export default bootstrap;

@@ -1,0 +1,91 @@
+import type {Duplex} from 'stream';
+import type {
+    IncomingMessageWithContext,
+    MashroomHttpUpgradeHandler,
+    MashroomPluginContextHolder,
+} from '@mashroom/mashroom/type-definitions';
+import type {WebAppConfig} from '../config/webapp-config';
+import {isConnectTargetError, parseConnectTarget} from '../server/connect-target';
+import {preview} from '../server/incoming-frame';
+import type {MashroomWebSocketServer} from '../server/MashroomWebSocketServer';
+import {authenticate} from './authenticate';
+import {refuseUpgrade} from './http-refusal';
+
+const hasRequiredRole = (roles: ReadonlyArray<string> | null | undefined, required: ReadonlyArray<string> | null): boolean =>
+    !required || required.some((role) => roles?.includes(role));
+
+/**
+ * The HTTP upgrade handler Mashroom calls for every upgrade request below the webapp's path. In order:
+ * URL (400/404), authentication (403), roles (403), capacity (503); only then the WebSocket handshake.
+ */
+export const createUpgradeHandler = (
+    server: MashroomWebSocketServer,
+    config: WebAppConfig,
+    contextHolder: MashroomPluginContextHolder,
+): MashroomHttpUpgradeHandler => {
+    const handle = async (request: IncomingMessageWithContext, socket: Duplex, head: Buffer): Promise<void> => {
+        if (!request.pluginContext) {
+            // Mashroom always provides it; a hand-wired server may not
+            request.pluginContext = contextHolder.getPluginContext();
+        }
+        const logger = request.pluginContext.loggerFactory('mashroom.websocket.upgrade');
+
+        const target = parseConnectTarget(request.url, config.path);
+        if (isConnectTargetError(target)) {
+            logger.warn(`Refusing WebSocket upgrade of ${preview(request.url ?? '')}: ${target.reason}`);
+            refuseUpgrade(socket, target.status, target.reason);
+            return;
+        }
+        if (target.rejectedClientId !== null) {
+            logger.warn(`Ignoring clientId '${preview(target.rejectedClientId)}': not an id this server issues`);
+        }
+        if (!target.requestedClientId && !server.hasCapacity()) {
+            logger.warn(`Refusing WebSocket upgrade: ${server.stopped ? 'the server is shutting down' : `maxConnections (${config.maxConnections}) reached`}`);
+            refuseUpgrade(socket, 503);
+            return;
+        }
+
+        const user = await authenticate(request, logger);
+        if (socket.destroyed) {
+            logger.info('The client went away during authentication');
+            return;
+        }
+        if (!user) {
+            logger.warn(`Refusing WebSocket upgrade of ${preview(request.url ?? '')}: not authenticated`);
+            refuseUpgrade(socket, 403, 'Authentication required');
+            return;
+        }
+        if (!hasRequiredRole(user.roles, config.restrictToRoles)) {
+            logger.warn(`Refusing WebSocket upgrade of user ${user.username}: none of the roles ${config.restrictToRoles?.join(', ')}`);
+            refuseUpgrade(socket, 403, 'Missing required role');
+            return;
+        }
+
+        socket.removeListener('error', onEarlySocketError);
+        const outcome = server.upgrade(request, socket, head, {
+            connectPath: target.connectPath,
+            user,
+            requestedClientId: target.requestedClientId,
+            requestLoggerContext: logger.getContext() ?? {},
+        });
+        if (outcome !== 'upgraded') {
+            socket.on('error', onEarlySocketError);
+            logger.warn(`Refusing WebSocket upgrade of user ${user.username}: ${outcome === 'full' ? `maxConnections (${config.maxConnections}) reached` : 'the server is shutting down'}`);
+            refuseUpgrade(socket, 503);
+        }
+    };
+
+    return (request, socket, head) => {
+        // Until ws takes the socket over, nobody else listens for its errors: a reset must not crash the process
+        socket.on('error', onEarlySocketError);
+        handle(request, socket, head).catch((error: unknown) => {
+            const logger = (request.pluginContext ?? contextHolder.getPluginContext()).loggerFactory('mashroom.websocket.upgrade');
+            logger.error('Handling a WebSocket upgrade failed', error);
+            refuseUpgrade(socket, 500);
+        });
+    };
+};
+
+function onEarlySocketError(this: Duplex): void {
+    this.destroy();
+}

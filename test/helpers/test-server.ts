@@ -1,0 +1,111 @@
+import {createServer} from 'http';
+import type {AddressInfo, Socket} from 'net';
+import {mkdtemp, rm} from 'fs/promises';
+import {tmpdir} from 'os';
+import {join} from 'path';
+import express from 'express';
+import type {Application} from 'express';
+import type {IncomingMessageWithContext, MashroomHttpUpgradeHandler} from '@mashroom/mashroom/type-definitions';
+import type {MashroomWebSocketService} from '../../type-definitions';
+import webAppBootstrap from '../../src/webapp/mashroom-bootstrap-webapp';
+import servicesBootstrap from '../../src/services/mashroom-bootstrap-services';
+import {currentServer} from '../../src/server-holder';
+import type {MashroomWebSocketServer} from '../../src/server/MashroomWebSocketServer';
+import {TestPluginContext} from './test-plugin-context';
+import type {TestContextOptions} from './test-plugin-context';
+
+export const WEBAPP_PLUGIN = 'Mashroom WebSocket Webapp';
+export const SERVICES_PLUGIN = 'Mashroom WebSocket Services';
+
+export const DEFAULT_CONFIG = {
+    path: '/websocket',
+    reconnectMessageBufferFolder: null,
+    reconnectTimeoutSec: 5,
+    restrictToRoles: null,
+    enableKeepAlive: true,
+    keepAliveIntervalSec: 15,
+    maxConnections: 2000,
+};
+
+export type TestServerOptions = {
+    readonly config?: Partial<Record<keyof typeof DEFAULT_CONFIG, unknown>> & Record<string, unknown>;
+    readonly context?: Omit<TestContextOptions, 'serverRootFolder'>;
+};
+
+export type TestServer = {
+    readonly port: number;
+    /** ws://127.0.0.1:port */
+    readonly wsOrigin: string;
+    /** http://127.0.0.1:port */
+    readonly httpOrigin: string;
+    readonly rootFolder: string;
+    readonly context: TestPluginContext;
+    readonly service: MashroomWebSocketService;
+    readonly server: MashroomWebSocketServer;
+    /** Fire the plugins' unload listeners, as Mashroom does before unloading them, and wait for the shutdown */
+    unloadPlugins(): Promise<void>;
+    /** Unload and stop listening; removes the temp folder */
+    stop(): Promise<void>;
+};
+
+/**
+ * The plugin bootstrapped the way Mashroom bootstraps it, behind a plain HTTP server wired like Mashroom's:
+ * the webapp's Express app mounted at its path, its upgrade handler called for URLs matching `^path`
+ * with the plugin context on the request, 403 for other upgrades.
+ */
+export const startTestServer = async (options: TestServerOptions = {}): Promise<TestServer> => {
+    const rootFolder = await mkdtemp(join(tmpdir(), 'mashroom-websocket-test-'));
+    const context = new TestPluginContext({serverRootFolder: rootFolder, ...options.context});
+    const config = {...DEFAULT_CONFIG, ...options.config};
+
+    const bootstrapResult = await webAppBootstrap(WEBAPP_PLUGIN, config, context) as {expressApp: Application; upgradeHandler: MashroomHttpUpgradeHandler};
+    const server = currentServer();
+    if (!server) {
+        throw new Error('The webapp bootstrap installed no server');
+    }
+    const services = await servicesBootstrap(SERVICES_PLUGIN, {}, context);
+    context.services.websocket = services;
+    const service = services.service as MashroomWebSocketService;
+
+    const app = express();
+    app.use(String(config.path), bootstrapResult.expressApp);
+    const httpServer = createServer(app);
+    const pathExpression = new RegExp(`^${String(config.path)}`);
+    httpServer.on('upgrade', (request: IncomingMessageWithContext, socket, head) => {
+        if (request.url && pathExpression.test(request.url)) {
+            request.pluginContext = context.getPluginContext();
+            bootstrapResult.upgradeHandler(request, socket as Socket, head);
+        } else {
+            socket.end('HTTP/1.1 403 Forbidden\r\n\r\n', 'ascii');
+        }
+    });
+    await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
+    const {port} = httpServer.address() as AddressInfo;
+
+    let unloaded: Promise<void> | null = null;
+    const unloadPlugins = (): Promise<void> => {
+        if (!unloaded) {
+            context.pluginService.fireUnload(SERVICES_PLUGIN);
+            context.pluginService.fireUnload(WEBAPP_PLUGIN);
+            unloaded = server.dispose();
+        }
+        return unloaded;
+    };
+
+    return {
+        port,
+        wsOrigin: `ws://127.0.0.1:${port}`,
+        httpOrigin: `http://127.0.0.1:${port}`,
+        rootFolder,
+        context,
+        service,
+        server,
+        unloadPlugins,
+        stop: async () => {
+            await unloadPlugins();
+            httpServer.closeAllConnections();
+            await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+            await rm(rootFolder, {recursive: true, force: true});
+        },
+    };
+};
