@@ -1,3 +1,6 @@
+// Captured at load, before any test installs fake timers, so polling works under them too
+const realSetTimeout = global.setTimeout;
+
 /**
  * Poll until a condition holds. For state that changes asynchronously on the server side (a count, a list of
  * calls); the timeout only bounds a failing test, it asserts nothing about timing.
@@ -8,6 +11,6 @@ export const waitFor = async (condition: () => boolean, what = 'condition', time
         if (Date.now() > deadline) {
             throw new Error(`Timed out waiting for: ${what}`);
         }
-        await new Promise((resolve) => setTimeout(resolve, 5));
+        await new Promise((resolve) => realSetTimeout(resolve, 5));
     }
 };

@@ -1,0 +1,262 @@
+import {existsSync} from 'fs';
+import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'fs/promises';
+import {tmpdir} from 'os';
+import {join} from 'path';
+import {startTestServer} from '../helpers/test-server';
+import type {TestServer} from '../helpers/test-server';
+import {refusedStatus, TestClient} from '../helpers/test-client';
+import type {UserKey} from '../helpers/test-plugin-context';
+import {waitFor} from '../helpers/wait';
+import type {MashroomWebSocketClient} from '../../type-definitions';
+
+const BUFFER = 'buffer/ws';
+
+describe('reconnect buffer', () => {
+    let server: TestServer;
+    const clients: Array<TestClient> = [];
+    const disconnected: Array<MashroomWebSocketClient> = [];
+    const scratchFolders: Array<string> = [];
+    const scratchFolder = async (): Promise<string> => {
+        const folder = await mkdtemp(join(tmpdir(), 'mashroom-websocket-scratch-'));
+        scratchFolders.push(folder);
+        return folder;
+    };
+
+    const start = async (config: Record<string, unknown> = {}) => {
+        server = await startTestServer({config: {reconnectMessageBufferFolder: BUFFER, reconnectTimeoutSec: 5, ...config}});
+        server.service.addDisconnectListener((client) => {
+            disconnected.push(client);
+        });
+    };
+    const bufferFolder = () => join(server.rootFolder, BUFFER);
+    const connect = async (user: UserKey, query = '', path = '/feed'): Promise<{client: TestClient; clientId: string}> => {
+        const client = await TestClient.connect(`${server.wsOrigin}/websocket${path}${query}`, user);
+        clients.push(client);
+        return {client, clientId: await client.clientId()};
+    };
+    const serverSide = (clientId: string): MashroomWebSocketClient => {
+        const found = [...server.service.getClientsOnPath('/feed'), ...server.service.getClientsOnPath('/other')]
+            .find((client) => client.clientId === clientId);
+        if (!found) {
+            throw new Error(`No client ${clientId} on the server`);
+        }
+        return found;
+    };
+    const waitingFor = (clientId: string) => waitFor(
+        () => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0,
+        `the server to notice that ${clientId} dropped`);
+
+    beforeEach(() => {
+        disconnected.length = 0;
+    });
+
+    afterEach(async () => {
+        await Promise.all(clients.splice(0).map((client) => client.close()));
+        await server.stop();
+        await Promise.all(scratchFolders.splice(0).map((folder) => rm(folder, {recursive: true, force: true})));
+    });
+
+    it('creates the buffer folder below the server root folder', async () => {
+        await start();
+        expect(existsSync(bufferFolder())).toBe(true);
+        expect(server.context.log.find('info', 'Reconnect message buffering is on')).toHaveLength(1);
+    });
+
+    it('runs without buffering, with an error log, when the folder cannot be created', async () => {
+        const blocker = join(await scratchFolder(), 'a-file');
+        await writeFile(blocker, 'not a folder');
+        await start({reconnectMessageBufferFolder: join(blocker, 'buffer')});
+        expect(server.context.log.find('error', 'Reconnect message buffering is off')).toHaveLength(1);
+
+        const {client, clientId} = await connect('alice');
+        await client.drop();
+        await waitFor(() => disconnected.length === 1, 'the client to be removed');
+        expect(disconnected[0].clientId).toBe(clientId);
+        expect(server.service.getClientCount()).toBe(0);
+    });
+
+    it('resumes a dropped client within the window: same id, buffered messages in order, then the file is gone', async () => {
+        await start();
+        const {client, clientId} = await connect('alice');
+        const original = serverSide(clientId);
+        await client.drop();
+        await waitingFor(clientId);
+        expect(server.service.getClientCount()).toBe(1);
+        expect(original.alive).toBe(false);
+
+        for (let n = 1; n <= 5; n++) {
+            await server.service.sendMessage(original, {n});
+        }
+        const file = join(bufferFolder(), `${clientId}.ndjson`);
+        expect((await readFile(file, 'utf8')).trim().split('\n')).toEqual([1, 2, 3, 4, 5].map((n) => JSON.stringify({n})));
+
+        const resumed = await connect('alice', `?clientId=${clientId}`);
+        expect(resumed.clientId).toBe(clientId);
+        for (let n = 1; n <= 5; n++) {
+            expect(await resumed.client.nextJson()).toEqual({n});
+        }
+        await waitFor(() => !existsSync(file), 'the buffer file to be deleted');
+        // The very same client object, so plugins that keep state per client keep it
+        expect(serverSide(clientId)).toBe(original);
+        expect(original.alive).toBe(true);
+        expect(disconnected).toEqual([]);
+
+        await server.service.sendMessage(original, {live: true});
+        expect(await resumed.client.nextJson()).toEqual({live: true});
+    });
+
+    it('also resumes after a clean close of the client', async () => {
+        await start();
+        const {client, clientId} = await connect('bob');
+        await client.close(1000);
+        await waitingFor(clientId);
+        await server.service.sendMessage(serverSide(clientId), {after: 'close'});
+        const resumed = await connect('bob', `?clientId=${clientId}`);
+        expect(resumed.clientId).toBe(clientId);
+        expect(await resumed.client.nextJson()).toEqual({after: 'close'});
+    });
+
+    it('keeps order across the resume while messages keep coming', async () => {
+        await start();
+        const {client, clientId} = await connect('alice');
+        const target = serverSide(clientId);
+        let n = 0;
+        const sent: Array<Promise<void>> = [];
+        const producer = setInterval(() => {
+            sent.push(server.service.sendMessage(target, {n: n++}));
+        }, 1);
+        try {
+            await client.nextJson();
+            await client.drop();
+            await waitingFor(clientId);
+            const resumed = await connect('alice', `?clientId=${clientId}`);
+            const first = await resumed.client.nextJson() as {n: number};
+            let previous = first.n;
+            for (let i = 0; i < 50; i++) {
+                const next = await resumed.client.nextJson() as {n: number};
+                expect(next.n).toBe(previous + 1);
+                previous = next.n;
+            }
+        } finally {
+            clearInterval(producer);
+        }
+        await Promise.all(sent.map((promise) => promise.catch(() => undefined)));
+    });
+
+    it('removes the client, deletes its file and tells the disconnect listeners when the window passes', async () => {
+        await start({reconnectTimeoutSec: 0.3});
+        const {client, clientId} = await connect('alice');
+        await client.drop();
+        await waitingFor(clientId);
+        await server.service.sendMessage(serverSide(clientId), {lost: 'forever'});
+        expect(existsSync(join(bufferFolder(), `${clientId}.ndjson`))).toBe(true);
+
+        await waitFor(() => disconnected.length === 1, 'the reconnect window to pass');
+        expect(disconnected[0].clientId).toBe(clientId);
+        expect(server.service.getClientCount()).toBe(0);
+        await waitFor(() => !existsSync(join(bufferFolder(), `${clientId}.ndjson`)), 'the buffer file to be deleted');
+
+        const late = await connect('alice', `?clientId=${clientId}`);
+        expect(late.clientId).not.toBe(clientId);
+        const [fresh] = server.service.getClientsOfUser('alice');
+        await server.service.sendMessage(fresh, {marker: 1});
+        expect(await late.client.nextJson()).toEqual({marker: 1});
+    });
+
+    it('removes a dropped client at once when buffering is off', async () => {
+        await start({reconnectMessageBufferFolder: null});
+        const {client, clientId} = await connect('alice');
+        await client.drop();
+        await waitFor(() => disconnected.length === 1, 'the client to be removed');
+        expect(disconnected[0].clientId).toBe(clientId);
+        expect(server.service.getClientCount()).toBe(0);
+        const again = await connect('alice', `?clientId=${clientId}`);
+        expect(again.clientId).not.toBe(clientId);
+    });
+
+    it('gives another user with a stolen clientId a fresh client and none of the messages', async () => {
+        await start();
+        const {client, clientId} = await connect('alice');
+        await client.drop();
+        await waitingFor(clientId);
+        await server.service.sendMessage(serverSide(clientId), {secret: 'for alice'});
+
+        const thief = await connect('bob', `?clientId=${clientId}`);
+        expect(thief.clientId).not.toBe(clientId);
+        expect(server.context.log.find('warn', 'it belongs to another user')).toHaveLength(1);
+        const [bobClient] = server.service.getClientsOfUser('bob');
+        await server.service.sendMessage(bobClient, {marker: 'bob'});
+        expect(await thief.client.nextJson()).toEqual({marker: 'bob'});
+
+        // Alice can still resume and gets her message
+        const resumed = await connect('alice', `?clientId=${clientId}`);
+        expect(resumed.clientId).toBe(clientId);
+        expect(await resumed.client.nextJson()).toEqual({secret: 'for alice'});
+    });
+
+    it('treats a clientId that is not one of ours as absent, and writes nothing outside the folder', async () => {
+        await start();
+        const hostile = ['../../../etc/passwd', '..%2F..%2Fx', 'a'.repeat(5000), '00000000-0000-0000-0000-000000000000'];
+        for (const value of hostile) {
+            const {client, clientId} = await connect('alice', `?clientId=${encodeURIComponent(value)}`);
+            expect(clientId).not.toBe(value);
+            await client.drop();
+            await waitingFor(clientId);
+            await server.service.sendMessage(serverSide(clientId), {x: 1});
+        }
+        expect(server.context.log.find('warn', 'not an id this server issues')).toHaveLength(hostile.length);
+        expect((await readdir(server.rootFolder)).sort()).toEqual(['buffer']);
+        const files = await readdir(bufferFolder());
+        expect(files).toHaveLength(hostile.length);
+        files.forEach((file) => expect(file).toMatch(/^[0-9a-f-]{36}\.ndjson$/));
+    });
+
+    it('keeps a user name out of file paths', async () => {
+        await start();
+        const {client, clientId} = await connect('traversal');
+        await client.drop();
+        await waitingFor(clientId);
+        await server.service.sendMessage(serverSide(clientId), {x: 1});
+        expect(await readdir(bufferFolder())).toEqual([`${clientId}.ndjson`]);
+        expect((await readdir(server.rootFolder)).sort()).toEqual(['buffer']);
+        const resumed = await connect('traversal', `?clientId=${clientId}`);
+        expect(resumed.clientId).toBe(clientId);
+        expect(await resumed.client.nextJson()).toEqual({x: 1});
+    });
+
+    it('counts waiting clients against maxConnections, but lets them resume', async () => {
+        await start({maxConnections: 1});
+        const {client, clientId} = await connect('alice');
+        await client.drop();
+        await waitingFor(clientId);
+        await expect(refusedStatus(`${server.wsOrigin}/websocket/feed`, 'bob')).resolves.toBe(503);
+        const resumed = await connect('alice', `?clientId=${clientId}`);
+        expect(resumed.clientId).toBe(clientId);
+    });
+
+    it('does not resume on another connect path, nor a client that is still connected', async () => {
+        await start();
+        const {client, clientId} = await connect('alice');
+        const duplicate = await connect('alice', `?clientId=${clientId}`);
+        expect(duplicate.clientId).not.toBe(clientId);
+        expect(server.context.log.find('info', 'it is still connected')).toHaveLength(1);
+
+        await client.drop();
+        await waitingFor(clientId);
+        const elsewhere = await connect('alice', `?clientId=${clientId}`, '/other');
+        expect(elsewhere.clientId).not.toBe(clientId);
+        expect(server.context.log.find('info', 'it was connected on /feed')).toHaveLength(1);
+    });
+
+    it('removes buffer files left over by a previous process at start', async () => {
+        const folder = join(await scratchFolder(), 'buffer');
+        await mkdir(folder);
+        const leftover = join(folder, '9b2f8f43-5c57-4f1a-9a55-4d0c2a4f8e11.ndjson');
+        const unrelated = join(folder, 'notes.txt');
+        await writeFile(leftover, '{"old":1}\n');
+        await writeFile(unrelated, 'keep me');
+        await start({reconnectMessageBufferFolder: folder});
+        expect(existsSync(leftover)).toBe(false);
+        expect(existsSync(unrelated)).toBe(true);
+    });
+});

@@ -1,0 +1,143 @@
+import {mkdtemp, rm} from 'fs/promises';
+import {tmpdir} from 'os';
+import {join} from 'path';
+import type WebSocket from 'ws';
+import {FileReconnectBufferStore} from '../../src/buffer/FileReconnectBufferStore';
+import type {ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
+import {newClientId} from '../../src/server/client-id';
+import {ServerClient} from '../../src/server/ServerClient';
+import type {ClientHost} from '../../src/server/ServerClient';
+import {writeFrame} from '../../src/server/write-frame';
+import {RecordingLog} from '../helpers/recording-logger';
+import {nextMessage, socketPair} from '../helpers/socket-pair';
+import type {SocketPair} from '../helpers/socket-pair';
+import {USERS} from '../helpers/test-plugin-context';
+
+describe('ServerClient', () => {
+    const log = new RecordingLog();
+    const pairs: Array<SocketPair> = [];
+    let root: string;
+    const expired: Array<ServerClient> = [];
+
+    const host = (bufferStore: ReconnectBufferStore | null): ClientHost => ({
+        bufferStore,
+        reconnectTimeoutMs: 60_000,
+        contextLogger: () => log.factory('test'),
+        reconnectWindowPassed: (client) => expired.push(client),
+    });
+    const pair = async (): Promise<SocketPair> => {
+        const created = await socketPair();
+        pairs.push(created);
+        return created;
+    };
+    const newClient = (clientHost: ClientHost, socket: WebSocket) =>
+        new ServerClient(clientHost, socket, '/p', USERS.alice, {}, newClientId());
+
+    beforeEach(async () => {
+        root = await mkdtemp(join(tmpdir(), 'mashroom-websocket-client-'));
+        expired.length = 0;
+    });
+
+    afterEach(async () => {
+        await Promise.all(pairs.splice(0).map((each) => each.close()));
+        await rm(root, {recursive: true, force: true});
+    });
+
+    it('writes to its socket while open', async () => {
+        const {server, client} = await pair();
+        const received = nextMessage(client);
+        await newClient(host(null), server).send('{"a":1}');
+        expect(await received).toBe('{"a":1}');
+    });
+
+    it('rejects a write that fails on a closing socket when buffering is off', async () => {
+        const {server} = await pair();
+        const serverClient = newClient(host(null), server);
+        server.close();
+        await expect(serverClient.send('{"late":true}')).rejects.toThrow(/not open/);
+        await expect(writeFrame(server, 'x')).rejects.toThrow(/not open/);
+    });
+
+    it('buffers instead when the socket is closing and buffering is on', async () => {
+        const {server} = await pair();
+        const store = await FileReconnectBufferStore.open(root);
+        const serverClient = newClient(host(store), server);
+        server.close();
+        await serverClient.send('{"late":true}');
+        expect(await store.readAll(serverClient.clientId)).toEqual(['{"late":true}']);
+    });
+
+    it('is gone after a drop without buffering, and rejects sends', async () => {
+        const {server} = await pair();
+        const serverClient = newClient(host(null), server);
+        expect(serverClient.socketDropped()).toBe(false);
+        expect(serverClient.state).toBe('closed');
+        await expect(serverClient.send('{}')).rejects.toThrow('is closed');
+    });
+
+    it('waits after a drop with buffering and replays on resume, then deletes the buffer', async () => {
+        const first = await pair();
+        const store = await FileReconnectBufferStore.open(root);
+        const serverClient = newClient(host(store), first.server);
+        expect(serverClient.socketDropped()).toBe(true);
+        expect(serverClient.state).toBe('waiting');
+        expect(serverClient.alive).toBe(false);
+        await serverClient.send('1');
+        await serverClient.send('2');
+
+        const second = await pair();
+        const frames: Array<string> = [];
+        second.client.on('message', (data) => frames.push(data.toString()));
+        const resuming = serverClient.resume(second.server);
+        expect(serverClient.state).toBe('resuming');
+        const queued = serverClient.send('3');
+        await resuming;
+        await queued;
+        expect(serverClient.state).toBe('open');
+        while (frames.length < 4) {
+            await new Promise(setImmediate);
+        }
+        expect(frames).toEqual([JSON.stringify({type: 'setClientId', payload: serverClient.clientId}), '1', '2', '3']);
+        expect(await store.readAll(serverClient.clientId)).toEqual([]);
+    });
+
+    it('puts the messages queued during an interrupted replay back into the buffer, in order', async () => {
+        const first = await pair();
+        const store = await FileReconnectBufferStore.open(root);
+        const serverClient = newClient(host(store), first.server);
+        serverClient.socketDropped();
+        await serverClient.send('1');
+        const second = await pair();
+        const resuming = serverClient.resume(second.server);
+        const queued = serverClient.send('2');
+        // The new socket drops before the replay got going
+        serverClient.socketDropped();
+        await resuming;
+        await queued;
+        await serverClient.send('3');
+        expect(serverClient.state).toBe('waiting');
+        expect(await store.readAll(serverClient.clientId)).toEqual(['1', '2', '3']);
+    });
+
+    it('asks its host to expire it when the reconnect window passes', async () => {
+        jest.useFakeTimers({doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask']});
+        try {
+            const {server} = await pair();
+            const store = await FileReconnectBufferStore.open(root);
+            const serverClient = newClient(host(store), server);
+            serverClient.socketDropped();
+            jest.advanceTimersByTime(59_999);
+            expect(expired).toEqual([]);
+            jest.advanceTimersByTime(1);
+            expect(expired).toEqual([serverClient]);
+        } finally {
+            jest.useRealTimers();
+        }
+    });
+
+    it('refuses to resume a client that is not waiting', async () => {
+        const {server} = await pair();
+        const serverClient = newClient(host(null), server);
+        await expect(serverClient.resume(server)).rejects.toThrow('in state open');
+    });
+});

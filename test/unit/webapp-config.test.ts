@@ -1,0 +1,58 @@
+import {parseWebAppConfig, WebAppConfigError} from '../../src/config/webapp-config';
+import packageJson from '../../package.json';
+
+const webapp = packageJson.mashroom.plugins.find((plugin) => plugin.name === 'Mashroom WebSocket Webapp');
+const defaults: Record<string, unknown> = {...webapp?.defaultConfig};
+
+describe('parseWebAppConfig', () => {
+    it('accepts the default config of the plugin definition', () => {
+        expect(parseWebAppConfig(defaults)).toEqual({
+            path: '/websocket',
+            reconnectMessageBufferFolder: null,
+            reconnectTimeoutSec: 5,
+            restrictToRoles: null,
+            enableKeepAlive: true,
+            keepAliveIntervalSec: 15,
+            maxConnections: 2000,
+        });
+    });
+
+    it('strips trailing slashes of the path', () => {
+        expect(parseWebAppConfig({...defaults, path: '/ws/'}).path).toBe('/ws');
+    });
+
+    it('treats an empty role list as no restriction and a single role name as a list of one', () => {
+        expect(parseWebAppConfig({...defaults, restrictToRoles: []}).restrictToRoles).toBeNull();
+        expect(parseWebAppConfig({...defaults, restrictToRoles: 'Admin'}).restrictToRoles).toEqual(['Admin']);
+        expect(parseWebAppConfig({...defaults, restrictToRoles: ['A', 'B']}).restrictToRoles).toEqual(['A', 'B']);
+    });
+
+    it('accepts fractions of seconds', () => {
+        const config = parseWebAppConfig({...defaults, reconnectTimeoutSec: 0.5, keepAliveIntervalSec: 0.25});
+        expect(config.reconnectTimeoutSec).toBe(0.5);
+        expect(config.keepAliveIntervalSec).toBe(0.25);
+    });
+
+    it.each([
+        [{path: 'websocket'}, 'path must start with a slash'],
+        [{path: '/'}, 'path must not be the root path'],
+        [{path: '/ws?x=1'}, 'path must be a plain URL path'],
+        [{reconnectMessageBufferFolder: 42}, 'reconnectMessageBufferFolder must be a folder name or null'],
+        [{reconnectTimeoutSec: -1}, 'reconnectTimeoutSec must be a number >= 0'],
+        [{reconnectTimeoutSec: '5'}, 'reconnectTimeoutSec must be a number >= 0 (got "5")'],
+        [{restrictToRoles: [1]}, 'restrictToRoles must be a list of role names or null'],
+        [{enableKeepAlive: 'yes'}, 'enableKeepAlive must be true or false'],
+        [{keepAliveIntervalSec: 0}, 'keepAliveIntervalSec must be a number > 0'],
+        [{keepAliveIntervalSec: Infinity}, 'keepAliveIntervalSec must be a number > 0'],
+        [{maxConnections: 1.5}, 'maxConnections must be a whole number >= 0'],
+        [{maxConnections: null}, 'maxConnections must be a whole number >= 0 (got null)'],
+    ])('refuses %j with a clear message', (override, message) => {
+        expect(() => parseWebAppConfig({...defaults, ...override})).toThrow(WebAppConfigError);
+        expect(() => parseWebAppConfig({...defaults, ...override})).toThrow(message);
+    });
+
+    it('lists every problem at once', () => {
+        expect(() => parseWebAppConfig({...defaults, maxConnections: -1, keepAliveIntervalSec: -1}))
+            .toThrow(/keepAliveIntervalSec.*; maxConnections/);
+    });
+});
