@@ -5,6 +5,16 @@ import type {UserKey} from './test-plugin-context';
 
 export type CloseInfo = {readonly code: number; readonly reason: string};
 
+/** Who connects: a user of the hand-made test context, a session cookie of a real server, or nobody */
+export type Auth = UserKey | {readonly cookie: string} | null;
+
+const authHeaders = (auth: Auth): Record<string, string> => {
+    if (auth === null) {
+        return {};
+    }
+    return {cookie: typeof auth === 'string' ? sessionCookie(auth) : auth.cookie};
+};
+
 /**
  * A real `ws` client with an inbox: every text frame is kept in order, and `next()` waits for the next one.
  */
@@ -31,8 +41,8 @@ export class TestClient {
         });
     }
 
-    static connect(url: string, user: UserKey | null, options: ClientOptions = {}): Promise<TestClient> {
-        const headers = {...options.headers, ...(user ? {cookie: sessionCookie(user)} : {})};
+    static connect(url: string, auth: Auth, options: ClientOptions = {}): Promise<TestClient> {
+        const headers = {...options.headers, ...authHeaders(auth)};
         const socket = new WebSocket(url, {...options, headers});
         return new Promise((resolve, reject) => {
             socket.once('open', () => resolve(new TestClient(socket)));
@@ -111,9 +121,9 @@ export class TestClient {
 }
 
 /** Try an upgrade that must be refused; resolves to the HTTP status it was refused with */
-export const refusedStatus = (url: string, user: UserKey | null, headers: Record<string, string> = {}): Promise<number> =>
+export const refusedStatus = (url: string, auth: Auth, headers: Record<string, string> = {}): Promise<number> =>
     new Promise((resolve, reject) => {
-        const socket = new WebSocket(url, {headers: {...headers, ...(user ? {cookie: sessionCookie(user)} : {})}});
+        const socket = new WebSocket(url, {headers: {...headers, ...authHeaders(auth)}});
         socket.once('open', () => {
             socket.terminate();
             reject(new Error('The upgrade was accepted'));

@@ -1,0 +1,77 @@
+import {chromium} from 'playwright-core';
+import type {Browser, Page} from 'playwright-core';
+import {startMashroomServer} from '../helpers/mashroom-server';
+import type {RunningMashroomServer} from '../helpers/mashroom-server';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_FLAGS = [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', '--no-first-run',
+];
+
+/*
+ * The test page in Debian's Chromium against a real Mashroom Server: through the real login page to the
+ * page, then Connect, Send Greeting, Disconnect and Connect again.
+ */
+describe('the test page in a real browser', () => {
+    let server: RunningMashroomServer;
+    let browser: Browser;
+
+    beforeAll(async () => {
+        server = await startMashroomServer({
+            websocket: {restrictToRoles: ['WebSocketUser'], reconnectMessageBufferFolder: './data/websocket-buffer', reconnectTimeoutSec: 60},
+        });
+        // Playwright gives the browser a fresh, empty profile folder of its own and removes it on close
+        browser = await chromium.launch({
+            executablePath: CHROMIUM,
+            headless: true,
+            args: CHROMIUM_FLAGS,
+        });
+    }, 90_000);
+
+    afterAll(async () => {
+        await browser?.close();
+        await server?.stop();
+    });
+
+    const logLines = (page: Page) => page.locator('#log > div');
+
+    it('logs in, connects, gets the greeting, and resumes the same client after Disconnect and Connect', async () => {
+        const page = await browser.newPage();
+        try {
+            await page.goto(`${server.httpOrigin}/websocket/test`);
+            // Not logged in: the security middleware sends the browser to the login page
+            await page.waitForURL(/\/login/);
+            await page.fill('#username', 'john');
+            await page.fill('#password', 'john');
+            await Promise.all([page.waitForURL(/\/websocket\/test/), page.press('#password', 'Enter')]);
+
+            await page.click('#connect');
+            await page.locator('#state', {hasText: 'Connected'}).waitFor();
+            const clientId = page.locator('#client-id');
+            await clientId.filter({hasText: /^[0-9a-f-]{36}$/}).waitFor();
+            const firstId = await clientId.textContent();
+
+            await page.click('#send-greeting');
+            await logLines(page).filter({hasText: 'Received: {"greetings":"Hello John Doe!"}'}).waitFor();
+
+            await page.click('#disconnect');
+            await page.locator('#state', {hasText: 'Not connected'}).waitFor();
+            await logLines(page).filter({hasText: 'Connection closed, code 1000'}).waitFor();
+
+            await page.click('#connect');
+            await page.locator('#state', {hasText: 'Connected'}).waitFor();
+            await logLines(page).filter({hasText: `?clientId=${firstId}`}).waitFor();
+            // The server sent setClientId again, with the same id: the client was resumed
+            await expectCount(logLines(page).filter({hasText: `Received: {"type":"setClientId","payload":"${firstId}"}`}), 2);
+            expect(await clientId.textContent()).toBe(firstId);
+        } finally {
+            await page.close();
+        }
+    }, 60_000);
+});
+
+const expectCount = async (locator: ReturnType<Page['locator']>, count: number): Promise<void> => {
+    await locator.nth(count - 1).waitFor();
+    expect(await locator.count()).toBe(count);
+};

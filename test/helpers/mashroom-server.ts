@@ -1,0 +1,130 @@
+import {spawn} from 'child_process';
+import type {ChildProcess} from 'child_process';
+import {copyFile, mkdtemp, rm, writeFile} from 'fs/promises';
+import {tmpdir} from 'os';
+import {join, resolve} from 'path';
+
+const PACKAGE_ROOT = resolve(__dirname, '../..');
+const DEMO = join(PACKAGE_ROOT, 'demo');
+export const ECHO_PLUGIN = join(PACKAGE_ROOT, 'test/fixtures/echo-plugin');
+const START_TIMEOUT_MS = 60_000;
+
+export type MashroomServerOptions = {
+    /** Overrides of the "Mashroom WebSocket Webapp" config */
+    readonly websocket?: Record<string, unknown>;
+    /** Further plugin package folders (a folder that is a package, or one that contains packages) */
+    readonly extraPluginFolders?: ReadonlyArray<string>;
+};
+
+export type RunningMashroomServer = {
+    /** http://127.0.0.1:port */
+    readonly httpOrigin: string;
+    readonly wsOrigin: string;
+    readonly rootFolder: string;
+    /** Everything the server printed so far */
+    output(): string;
+    stop(): Promise<void>;
+};
+
+/**
+ * A real Mashroom Server (2.8.1, with security, session, simple provider, login page, storage, i18n, browser
+ * cache and messaging) in a child process, started through the demo launcher with its own config in a temp
+ * folder and a free loopback port. The demo's users and ACLs are reused.
+ */
+export const startMashroomServer = async (options: MashroomServerOptions = {}): Promise<RunningMashroomServer> => {
+    const rootFolder = await mkdtemp(join(tmpdir(), 'mashroom-websocket-e2e-'));
+    await Promise.all(['users.json', 'acl.json', 'topicACL.json'].map((file) => copyFile(join(DEMO, file), join(rootFolder, file))));
+    await writeFile(join(rootFolder, 'log4js.json'), JSON.stringify({
+        appenders: {console: {type: 'console', layout: {type: 'pattern', pattern: '%p %c - %m'}}},
+        categories: {default: {appenders: ['console'], level: 'info'}},
+    }));
+    await writeFile(join(rootFolder, 'mashroom.json'), JSON.stringify({
+        name: 'Mashroom WebSocket E2E',
+        // A free port; the launcher reports which
+        port: 0,
+        indexPage: '/websocket/test',
+        pluginPackageFolders: [
+            {path: PACKAGE_ROOT},
+            {path: join(PACKAGE_ROOT, 'node_modules/@mashroom')},
+            ...(options.extraPluginFolders ?? []).map((path) => ({path})),
+        ],
+        plugins: {
+            'Mashroom Session Middleware': {provider: 'memory', session: {secret: 'e2e-secret'}},
+            'Mashroom Security Services': {provider: 'Mashroom Security Simple Provider', acl: './acl.json'},
+            'Mashroom Storage Filestore Provider': {dataFolder: './data/storage'},
+            'Mashroom Messaging Services': {topicACL: './topicACL.json'},
+            'Mashroom WebSocket Webapp': options.websocket ?? {},
+        },
+    }, null, 2));
+
+    return launch(rootFolder, () => rm(rootFolder, {recursive: true, force: true}));
+};
+
+/** The demo exactly as `npm start` runs it (config in demo/), on a free loopback port */
+export const startDemoServer = (): Promise<RunningMashroomServer> => launch(DEMO, async () => undefined);
+
+const launch = async (rootFolder: string, cleanUp: () => Promise<void>): Promise<RunningMashroomServer> => {
+    const child = spawn(process.execPath, [join(DEMO, 'start.js'), rootFolder], {
+        env: {...process.env, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test'},
+        stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    const exited = new Promise<void>((done) => child.once('exit', () => done()));
+    const port = await new Promise<number>((resolvePort, reject) => {
+        const timer = setTimeout(() => reject(new Error(`Mashroom did not start within ${START_TIMEOUT_MS / 1000}s:\n${output}`)), START_TIMEOUT_MS);
+        const onData = (chunk: Buffer) => {
+            output += chunk.toString();
+            const ready = /READY http:\/\/localhost:(\d+)\//.exec(output);
+            if (ready) {
+                clearTimeout(timer);
+                resolvePort(Number(ready[1]));
+            }
+        };
+        child.stdout?.on('data', onData);
+        child.stderr?.on('data', onData);
+        child.once('exit', (code) => {
+            clearTimeout(timer);
+            reject(new Error(`Mashroom exited with code ${code} before it was ready:\n${output}`));
+        });
+    }).catch(async (error: unknown) => {
+        await stopProcess(child, exited);
+        await cleanUp();
+        throw error;
+    });
+
+    return {
+        httpOrigin: `http://127.0.0.1:${port}`,
+        wsOrigin: `ws://127.0.0.1:${port}`,
+        rootFolder,
+        output: () => output,
+        stop: async () => {
+            await stopProcess(child, exited);
+            await cleanUp();
+        },
+    };
+};
+
+const stopProcess = async (child: ChildProcess, exited: Promise<void>): Promise<void> => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+        return;
+    }
+    child.kill('SIGTERM');
+    const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(killer);
+};
+
+/** Log in through the real login form; resolves to the Cookie header of the session */
+export const login = async (httpOrigin: string, username: string, password = username): Promise<string> => {
+    const response = await fetch(`${httpOrigin}/login`, {
+        method: 'POST',
+        headers: {'content-type': 'application/x-www-form-urlencoded'},
+        body: new URLSearchParams({_username: username, _password: password}).toString(),
+        redirect: 'manual',
+    });
+    const cookies = response.headers.getSetCookie().map((cookie) => cookie.split(';')[0]);
+    if (response.status !== 302 || cookies.length === 0) {
+        throw new Error(`Login of ${username} failed: HTTP ${response.status}`);
+    }
+    return cookies.join('; ');
+};
