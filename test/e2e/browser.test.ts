@@ -31,7 +31,9 @@ describe('the test page in a real browser', () => {
 
     afterAll(async () => {
         await browser?.close();
+        const output = server?.output() ?? '';
         await server?.stop();
+        expect(output).not.toMatch(/Unhandled promise rejection|Uncaught exception/);
     });
 
     const logLines = (page: Page) => page.locator('#log > div');

@@ -11,7 +11,9 @@ describe('the demo server of npm start', () => {
     }, 90_000);
 
     afterAll(async () => {
+        const output = server?.output() ?? '';
         await server?.stop();
+        expect(output).not.toMatch(/Unhandled promise rejection|Uncaught exception/);
     });
 
     it('prints the URL of the test page and sends anonymous visitors to the login page', async () => {
