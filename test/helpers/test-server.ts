@@ -12,23 +12,19 @@ import servicesBootstrap from '../../src/services/mashroom-bootstrap-services';
 import {currentServer} from '../../src/server-holder';
 import type {MashroomWebSocketServer} from '../../src/server/MashroomWebSocketServer';
 import {TestPluginContext} from './test-plugin-context';
+import packageJson from '../../package.json';
 import type {TestContextOptions} from './test-plugin-context';
 
 export const WEBAPP_PLUGIN = 'Mashroom WebSocket Webapp';
 export const SERVICES_PLUGIN = 'Mashroom WebSocket Services';
 
-export const DEFAULT_CONFIG = {
-    path: '/websocket',
-    reconnectMessageBufferFolder: null,
-    reconnectTimeoutSec: 5,
-    restrictToRoles: null,
-    enableKeepAlive: true,
-    keepAliveIntervalSec: 15,
-    maxConnections: 2000,
+/** The defaultConfig of the plugin definition, which Mashroom merges under the server's config */
+export const DEFAULT_CONFIG: Readonly<Record<string, unknown>> = {
+    ...packageJson.mashroom.plugins.find((plugin) => plugin.name === WEBAPP_PLUGIN)?.defaultConfig,
 };
 
 export type TestServerOptions = {
-    readonly config?: Partial<Record<keyof typeof DEFAULT_CONFIG, unknown>> & Record<string, unknown>;
+    readonly config?: Record<string, unknown>;
     readonly context?: Omit<TestContextOptions, 'serverRootFolder'>;
 };
 

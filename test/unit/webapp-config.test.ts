@@ -1,8 +1,5 @@
 import {parseWebAppConfig, WebAppConfigError} from '../../src/config/webapp-config';
-import packageJson from '../../package.json';
-
-const webapp = packageJson.mashroom.plugins.find((plugin) => plugin.name === 'Mashroom WebSocket Webapp');
-const defaults: Record<string, unknown> = {...webapp?.defaultConfig};
+import {DEFAULT_CONFIG as defaults} from '../helpers/test-server';
 
 describe('parseWebAppConfig', () => {
     it('accepts the default config of the plugin definition', () => {
