@@ -1,5 +1,12 @@
 import type {ReconnectBufferStore} from './ReconnectBufferStore';
 
+export class ReconnectBufferOverflowError extends Error {
+    constructor(clientId: string, maxBytes: number) {
+        super(`The reconnect buffer of client ${clientId} would exceed ${maxBytes} bytes`);
+        this.name = 'ReconnectBufferOverflowError';
+    }
+}
+
 type Batch = {
     readonly messages: Array<string>;
     done: Promise<void>;
@@ -9,17 +16,38 @@ type Batch = {
  * Serialises the buffer operations of one client so they reach the store in the order they were asked for:
  * an append can never overtake a read or a remove that was asked for first. Appends that arrive while an
  * earlier operation is still running are merged into one store call.
+ *
+ * It also bounds the buffer: the append that would take it past `maxBytes` is refused, as is every later
+ * one until the buffer is removed, and `onOverflow` is called once. A buffer with a gap is worthless for a
+ * resume, so the owner is expected to give the client up.
  */
 export class ClientBufferQueue {
 
     private tail: Promise<unknown> = Promise.resolve();
     private openBatch: Batch | null = null;
+    // Bytes appended since the last remove, as stored (one line per message)
+    private bytes = 0;
+    private overflowed = false;
 
-    constructor(private readonly store: ReconnectBufferStore, private readonly clientId: string) {
+    constructor(
+        private readonly store: ReconnectBufferStore,
+        private readonly clientId: string,
+        private readonly maxBytes: number,
+        private readonly onOverflow: () => void,
+    ) {
     }
 
     /** Resolves once the message is stored, together with every message appended before it */
     append(message: string): Promise<void> {
+        const size = Buffer.byteLength(message) + 1;
+        if (this.overflowed || this.bytes + size > this.maxBytes) {
+            if (!this.overflowed) {
+                this.overflowed = true;
+                this.onOverflow();
+            }
+            return Promise.reject(new ReconnectBufferOverflowError(this.clientId, this.maxBytes));
+        }
+        this.bytes += size;
         let batch = this.openBatch;
         if (!batch) {
             const newBatch: Batch = {messages: [], done: Promise.resolve()};
@@ -46,6 +74,8 @@ export class ClientBufferQueue {
     /** Delete the stored messages, after all operations asked for before this call */
     remove(): Promise<void> {
         this.openBatch = null;
+        this.bytes = 0;
+        this.overflowed = false;
         return this.enqueue(() => this.store.remove(this.clientId));
     }
 

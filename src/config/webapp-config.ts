@@ -16,6 +16,18 @@ export type WebAppConfig = {
     readonly enableKeepAlive: boolean;
     readonly keepAliveIntervalSec: number;
     readonly maxConnections: number;
+    /** At most this many clients per user; null for no limit */
+    readonly maxConnectionsPerUser: number | null;
+    /** Origins allowed besides the server's own; '*' allows any */
+    readonly allowedOrigins: ReadonlyArray<string>;
+    /** Largest incoming message; a larger one closes the connection with 1009 */
+    readonly maxMessageSizeBytes: number;
+    /** Longest time the authentication of an upgrade may take */
+    readonly upgradeTimeoutSec: number;
+    /** Most bytes waiting to be sent to one client before it counts as too slow and is closed with 1013 */
+    readonly maxUnsentBytesPerClient: number;
+    /** Largest reconnect buffer of one client; beyond it the client cannot resume */
+    readonly reconnectMessageBufferMaxBytes: number;
 };
 
 export class WebAppConfigError extends Error {
@@ -66,11 +78,45 @@ export const parseWebAppConfig = (raw: MashroomPluginConfig): WebAppConfig => {
         enableKeepAlive: enableKeepAlive === true,
         keepAliveIntervalSec: parseNumber(raw, 'keepAliveIntervalSec', {min: 0, exclusiveMin: true}, problems),
         maxConnections: parseNumber(raw, 'maxConnections', {min: 0, integer: true}, problems),
+        maxConnectionsPerUser: raw.maxConnectionsPerUser === null ? null : parseNumber(raw, 'maxConnectionsPerUser', {min: 1, integer: true}, problems),
+        allowedOrigins: parseOrigins(raw.allowedOrigins, problems),
+        maxMessageSizeBytes: parseNumber(raw, 'maxMessageSizeBytes', {min: 1, integer: true}, problems),
+        upgradeTimeoutSec: parseNumber(raw, 'upgradeTimeoutSec', {min: 0, exclusiveMin: true}, problems),
+        maxUnsentBytesPerClient: parseNumber(raw, 'maxUnsentBytesPerClient', {min: 1, integer: true}, problems),
+        reconnectMessageBufferMaxBytes: parseNumber(raw, 'reconnectMessageBufferMaxBytes', {min: 1, integer: true}, problems),
     };
     if (problems.length > 0) {
         throw new WebAppConfigError(problems);
     }
     return config;
+};
+
+const parseOrigins = (value: unknown, problems: Array<string>): ReadonlyArray<string> => {
+    if (value === null || value === undefined) {
+        return [];
+    }
+    const list = typeof value === 'string' ? [value] : value;
+    if (!Array.isArray(list) || !list.every((entry) => typeof entry === 'string')) {
+        problems.push(`allowedOrigins must be a list of origins (like "https://portal.example.com"), "*" or null (got ${describe(value)})`);
+        return [];
+    }
+    const origins: Array<string> = [];
+    for (const entry of list) {
+        if (entry === '*') {
+            origins.push(entry);
+            continue;
+        }
+        try {
+            const origin = new URL(entry).origin;
+            if (origin === 'null') {
+                throw new Error('opaque');
+            }
+            origins.push(origin);
+        } catch {
+            problems.push(`allowedOrigins entry ${describe(entry)} is not an origin like "https://portal.example.com"`);
+        }
+    }
+    return origins;
 };
 
 const parsePath = (value: unknown, problems: Array<string>): string => {

@@ -54,6 +54,10 @@ export class ClientRegistry<C extends Indexed> {
         return toArray(this.byUser.get(username));
     }
 
+    countOfUser(username: string): number {
+        return this.byUser.get(username)?.size ?? 0;
+    }
+
     values(): IterableIterator<C> {
         return this.byId.values();
     }

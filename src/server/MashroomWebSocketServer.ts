@@ -14,7 +14,7 @@ import {newClientId} from './client-id';
 import {ClientRegistry} from './ClientRegistry';
 import {parseIncomingFrame} from './incoming-frame';
 import {ListenerRegistry} from './ListenerRegistry';
-import {ClientGoneError, ServerClient, setClientIdFrame} from './ServerClient';
+import {CLOSE_TRY_AGAIN_LATER, ClientGoneError, ServerClient, setClientIdFrame} from './ServerClient';
 import type {ClientHost} from './ServerClient';
 import {isOpen} from './write-frame';
 
@@ -23,6 +23,14 @@ export type WebSocketServerOptions = {
     readonly basePath: string;
     /** Upper bound of clients at once, those waiting for a reconnect included */
     readonly maxConnections: number;
+    /** Upper bound of clients of one user, or null */
+    readonly maxConnectionsPerUser: number | null;
+    /** Largest incoming message; a larger one closes the connection with 1009 */
+    readonly maxMessageSizeBytes: number;
+    /** Backlog of unsent bytes beyond which a client counts as too slow and is closed with 1013 */
+    readonly maxUnsentBytesPerClient: number;
+    /** Largest reconnect buffer of one client */
+    readonly reconnectBufferMaxBytes: number;
     /** How long a dropped client may take to resume (only with a buffer store) */
     readonly reconnectTimeoutMs: number;
     /** Interval of the "keepalive" message, or null for none */
@@ -44,7 +52,7 @@ export type ConnectRequest = {
     readonly requestLoggerContext: Readonly<Record<string, unknown>>;
 };
 
-export type UpgradeOutcome = 'upgraded' | 'full' | 'stopped';
+export type UpgradeOutcome = 'upgraded' | 'full' | 'user-full' | 'stopped';
 
 export const KEEP_ALIVE_FRAME = JSON.stringify('keepalive');
 export const CLOSE_NORMAL = 1000;
@@ -79,7 +87,8 @@ export class MashroomWebSocketServer {
     constructor(private readonly options: WebSocketServerOptions) {
         this.logger = options.loggerFactory('mashroom.websocket.server');
         this.listeners = new ListenerRegistry((client) => this.contextLogger(client));
-        this.wss = new WebSocketServer({noServer: true, clientTracking: false, perMessageDeflate: false});
+        // maxPayload makes ws refuse a larger frame (or fragmented message) from its header, before buffering it
+        this.wss = new WebSocketServer({noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: options.maxMessageSizeBytes});
 
         const server = this;
         this.socketHandlers = {
@@ -96,9 +105,7 @@ export class MashroomWebSocketServer {
                 }
             },
             error(error) {
-                const client = this[kClient];
-                const log = client ? server.contextLogger(client) : server.logger;
-                log.warn(`WebSocket error of client ${client?.clientId ?? '(unknown)'}: ${error.message}`);
+                server.onSocketError(this, error);
             },
         };
         this.host = {
@@ -106,8 +113,12 @@ export class MashroomWebSocketServer {
                 return server.bufferStore;
             },
             reconnectTimeoutMs: options.reconnectTimeoutMs,
+            bufferMaxBytes: options.reconnectBufferMaxBytes,
+            maxUnsentBytes: options.maxUnsentBytesPerClient,
+            closeGraceMs: options.closeGraceMs,
             contextLogger: (client) => this.contextLogger(client),
             reconnectWindowPassed: (client) => this.reconnectWindowPassed(client),
+            bufferOverflowed: (client) => this.bufferOverflowed(client),
         };
 
         if (options.keepAliveIntervalMs !== null) {
@@ -148,8 +159,14 @@ export class MashroomWebSocketServer {
             return 'stopped';
         }
         const resumable = this.findResumable(connect);
-        if (!resumable && this.registry.size >= this.options.maxConnections) {
-            return 'full';
+        if (!resumable) {
+            if (this.registry.size >= this.options.maxConnections) {
+                return 'full';
+            }
+            const perUser = this.options.maxConnectionsPerUser;
+            if (perUser !== null && this.registry.countOfUser(connect.user.username) >= perUser) {
+                return 'user-full';
+            }
         }
         this.wss.handleUpgrade(request, socket, head, (webSocket) => {
             if (resumable) {
@@ -324,6 +341,27 @@ export class MashroomWebSocketServer {
             logger.info(`Client ${client.clientId} disconnected (code ${code})`);
             this.forget(client);
         }
+    }
+
+    private onSocketError(socket: TaggedSocket, error: Error & {code?: string}): void {
+        const client = socket[kClient];
+        const log = client ? this.contextLogger(client) : this.logger;
+        const who = `client ${client?.clientId ?? '(unknown)'}`;
+        // ws closes the connection after each of these; the close event does the rest
+        if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+            log.warn(`Closing ${who} with 1009: it sent a message larger than maxMessageSizeBytes (${this.options.maxMessageSizeBytes})`);
+        } else {
+            log.warn(`Closing ${who} after a protocol error: ${error.message}`);
+        }
+    }
+
+    private bufferOverflowed(client: ServerClient): void {
+        if (!this.registry.has(client)) {
+            return;
+        }
+        this.contextLogger(client).warn(`The reconnect buffer of client ${client.clientId} is full (${this.options.reconnectBufferMaxBytes} bytes): it cannot resume in full and is removed; a reconnect gets a new clientId`);
+        client.close(CLOSE_TRY_AGAIN_LATER, 'Reconnect buffer full');
+        this.forget(client);
     }
 
     private reconnectWindowPassed(client: ServerClient): void {

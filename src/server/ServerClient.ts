@@ -14,17 +14,28 @@ import {isOpen, writeFrame} from './write-frame';
  */
 export type ClientState = 'open' | 'resuming' | 'waiting' | 'closed';
 
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+
 /** What every client of one server shares: a single object, not a copy per client. */
 export interface ClientHost {
     /** null when reconnect buffering is off */
     readonly bufferStore: ReconnectBufferStore | null;
     readonly reconnectTimeoutMs: number;
+    /** Largest reconnect buffer of one client */
+    readonly bufferMaxBytes: number;
+    /** Backlog of unsent bytes beyond which a client is too slow */
+    readonly maxUnsentBytes: number;
+    /** How long a closing socket may take before it is cut off */
+    readonly closeGraceMs: number;
     contextLogger(client: ServerClient): MashroomLogger;
     /** The reconnect window of a waiting client has passed */
     reconnectWindowPassed(client: ServerClient): void;
+    /** The client's reconnect buffer overflowed: it can no longer resume in full */
+    bufferOverflowed(client: ServerClient): void;
 }
 
-type QueuedMessage = {
+/** A message accepted by sendMessage whose promise is still open */
+type Pending = {
     readonly data: string;
     readonly resolve: () => void;
     readonly reject: (error: Error) => void;
@@ -43,6 +54,10 @@ export const setClientIdFrame = (clientId: string): string => JSON.stringify({ty
  * One client as the plugins see it (the public fields) and its delivery state (the private ones, which
  * stay out of logs and JSON). The object lives as long as the client, across reconnects, because
  * plugins keep it as a key (the messaging plugin keeps its subscriptions per client object).
+ *
+ * Delivery: a message sent while connected is written to the socket and kept until the write has completed.
+ * If the connection drops first, the messages still kept go into the reconnect buffer, in order, ahead
+ * of everything sent later; without buffering their sends reject. Nothing accepted is silently lost.
  */
 export class ServerClient implements MashroomWebSocketClient {
 
@@ -55,7 +70,10 @@ export class ServerClient implements MashroomWebSocketClient {
     #epoch = 0;
     #reconnectTimer: NodeJS.Timeout | null = null;
     #buffer: ClientBufferQueue | null = null;
-    #resumeQueue: Array<QueuedMessage> | null = null;
+    // Written (or held back) while connected, write not yet completed; oldest first
+    #unconfirmed: Array<Pending> = [];
+    // Sent during a replay, to follow it
+    #resumeQueue: Array<Pending> | null = null;
 
     constructor(
         host: ClientHost,
@@ -78,17 +96,9 @@ export class ServerClient implements MashroomWebSocketClient {
     }
 
     send(data: string): Promise<void> {
-        const socket = this.#socket;
         switch (this.#state) {
             case 'open':
-                if (socket && isOpen(socket)) {
-                    return writeFrame(socket, data);
-                }
-                // The socket is closing: its close event will make us wait for a reconnect, so buffer already
-                if (socket && this.#host.bufferStore) {
-                    return this.bufferQueue(this.#host.bufferStore).append(data);
-                }
-                return socket ? writeFrame(socket, data) : Promise.reject(new ClientGoneError(this.clientId));
+                return new Promise((resolve, reject) => this.deliver({data, resolve, reject}));
             case 'resuming':
                 return new Promise((resolve, reject) => this.#resumeQueue?.push({data, resolve, reject}));
             case 'waiting':
@@ -107,17 +117,15 @@ export class ServerClient implements MashroomWebSocketClient {
         this.#socket = null;
         this.#epoch++;
         this.alive = false;
-        const queued = this.#resumeQueue;
-        this.#resumeQueue = null;
+        const undelivered = this.takeUndelivered();
         if (!store) {
             this.#state = 'closed';
-            queued?.forEach((message) => message.reject(new ClientGoneError(this.clientId)));
+            undelivered.forEach((message) => message.reject(new ClientGoneError(this.clientId)));
             return false;
         }
         this.#state = 'waiting';
         const buffer = this.bufferQueue(store);
-        // Messages that waited for an interrupted replay were never written: they belong in the buffer, in order
-        queued?.forEach((message) => buffer.append(message.data).then(message.resolve, message.reject));
+        undelivered.forEach((message) => buffer.append(message.data).then(message.resolve, message.reject));
         this.#reconnectTimer = setTimeout(() => this.#host.reconnectWindowPassed(this), this.#host.reconnectTimeoutMs);
         this.#reconnectTimer.unref();
         return true;
@@ -136,7 +144,7 @@ export class ServerClient implements MashroomWebSocketClient {
         this.#state = 'resuming';
         this.alive = true;
         const epoch = ++this.#epoch;
-        const queue: Array<QueuedMessage> = [];
+        const queue: Array<Pending> = [];
         this.#resumeQueue = queue;
         socket.send(setClientIdFrame(this.clientId));
 
@@ -157,15 +165,14 @@ export class ServerClient implements MashroomWebSocketClient {
             // Dropped again while reading: the buffer is untouched and the queue went into it
             return;
         }
+        // The replay is not kept as unconfirmed: until the buffer is deleted below, it is still in there
         let lastReplayWrite: Promise<void> = Promise.resolve();
         for (const data of replay) {
             lastReplayWrite = writeFrame(socket, data);
         }
-        for (const message of queue) {
-            writeFrame(socket, message.data).then(message.resolve, message.reject);
-        }
         this.#resumeQueue = null;
         this.#state = 'open';
+        queue.forEach((message) => this.deliver(message));
         this.#host.contextLogger(this).info(`Client ${this.clientId} resumed, ${replay.length} buffered message(s) replayed`);
 
         if (buffer) {
@@ -193,8 +200,7 @@ export class ServerClient implements MashroomWebSocketClient {
         this.#epoch++;
         this.alive = false;
         this.clearReconnectTimer();
-        this.#resumeQueue?.forEach((message) => message.reject(new ClientGoneError(this.clientId)));
-        this.#resumeQueue = null;
+        this.takeUndelivered().forEach((message) => message.reject(new ClientGoneError(this.clientId)));
         if (socket) {
             socket.close(code, reason);
         }
@@ -211,9 +217,60 @@ export class ServerClient implements MashroomWebSocketClient {
         return this.#buffer ? this.#buffer.settled() : Promise.resolve();
     }
 
+    /** Write a message to the open socket, or hold it back if the socket is closing or the client too slow */
+    private deliver(message: Pending): void {
+        const socket = this.#socket;
+        this.#unconfirmed.push(message);
+        if (!socket || !isOpen(socket)) {
+            // Closing: the close event will put it into the buffer (or reject it)
+            return;
+        }
+        if (socket.bufferedAmount > this.#host.maxUnsentBytes) {
+            this.closeAsTooSlow(socket);
+            return;
+        }
+        socket.send(message.data, (error) => {
+            if (error) {
+                // The socket is going down; its close event puts the message into the buffer (or rejects it)
+                return;
+            }
+            const unconfirmed = this.#unconfirmed;
+            // Write callbacks come in write order, so this is nearly always the head
+            const index = unconfirmed[0] === message ? 0 : unconfirmed.indexOf(message);
+            if (index !== -1) {
+                unconfirmed.splice(index, 1);
+            }
+            message.resolve();
+        });
+    }
+
+    /** A client that does not read must not make us hold its messages in memory without bound */
+    private closeAsTooSlow(socket: WebSocket): void {
+        this.#host.contextLogger(this).warn(`Client ${this.clientId} has ${socket.bufferedAmount} bytes not yet sent, more than ${this.#host.maxUnsentBytes}: closing it as too slow (1013)`);
+        socket.close(CLOSE_TRY_AGAIN_LATER, 'Client too slow');
+        // A peer that does not read will not answer the close either
+        const cutOff = setTimeout(() => socket.terminate(), this.#host.closeGraceMs);
+        cutOff.unref();
+        socket.once('close', () => clearTimeout(cutOff));
+    }
+
+    /** The messages not delivered yet, oldest first; they are no longer kept here */
+    private takeUndelivered(): Array<Pending> {
+        const undelivered = this.#unconfirmed;
+        this.#unconfirmed = [];
+        if (this.#resumeQueue) {
+            undelivered.push(...this.#resumeQueue);
+            this.#resumeQueue = null;
+        }
+        return undelivered;
+    }
+
     private bufferQueue(store: ReconnectBufferStore): ClientBufferQueue {
         if (!this.#buffer) {
-            this.#buffer = new ClientBufferQueue(store, this.clientId);
+            this.#buffer = new ClientBufferQueue(store, this.clientId, this.#host.bufferMaxBytes, () => {
+                // Deferred: the overflow is noticed inside an append, possibly while the client is changing state
+                process.nextTick(() => this.#host.bufferOverflowed(this));
+            });
         }
         return this.#buffer;
     }

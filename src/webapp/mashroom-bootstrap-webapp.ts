@@ -35,6 +35,10 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
     const server = new MashroomWebSocketServer({
         basePath: config.path,
         maxConnections: config.maxConnections,
+        maxConnectionsPerUser: config.maxConnectionsPerUser,
+        maxMessageSizeBytes: config.maxMessageSizeBytes,
+        maxUnsentBytesPerClient: config.maxUnsentBytesPerClient,
+        reconnectBufferMaxBytes: config.reconnectMessageBufferMaxBytes,
         reconnectTimeoutMs: config.reconnectTimeoutSec * 1000,
         keepAliveIntervalMs: config.enableKeepAlive ? config.keepAliveIntervalSec * 1000 : null,
         pingIntervalMs: PING_INTERVAL_MS,

@@ -7,16 +7,30 @@ import type {
 import type {WebAppConfig} from '../config/webapp-config';
 import {isConnectTargetError, parseConnectTarget} from '../server/connect-target';
 import {preview} from '../server/incoming-frame';
-import type {MashroomWebSocketServer} from '../server/MashroomWebSocketServer';
+import type {MashroomWebSocketServer, UpgradeOutcome} from '../server/MashroomWebSocketServer';
 import {authenticate} from './authenticate';
 import {refuseUpgrade} from './http-refusal';
+import {isOriginAllowed} from './origin-check';
+
+const TIMED_OUT = Symbol('timed out');
+
+/** The promise's value, or TIMED_OUT if it takes longer; a late rejection is swallowed, not left unhandled */
+const withTimeout = <T>(promise: Promise<T>, timeoutMs: number): Promise<T | typeof TIMED_OUT> => {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+        timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs);
+    });
+    promise.catch(() => undefined);
+    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+};
 
 const hasRequiredRole = (roles: ReadonlyArray<string> | null | undefined, required: ReadonlyArray<string> | null): boolean =>
     !required || required.some((role) => roles?.includes(role));
 
 /**
  * The HTTP upgrade handler Mashroom calls for every upgrade request below the webapp's path. In order:
- * URL (400/404), authentication (403), roles (403), capacity (503); only then the WebSocket handshake.
+ * URL (400/404), Origin (403), capacity (503), authentication (403, 503 on timeout), roles (403), capacity
+ * again, also per user (503); only then the WebSocket handshake.
  */
 export const createUpgradeHandler = (
     server: MashroomWebSocketServer,
@@ -36,18 +50,28 @@ export const createUpgradeHandler = (
             refuseUpgrade(socket, target.status, target.reason);
             return;
         }
+        if (!isOriginAllowed(request.headers, config.allowedOrigins)) {
+            logger.warn(`Refusing WebSocket upgrade of ${preview(request.url ?? '')} from origin ${preview(String(request.headers.origin))}: not the server's own origin nor one of allowedOrigins`);
+            refuseUpgrade(socket, 403, 'Origin not allowed');
+            return;
+        }
         if (target.rejectedClientId !== null) {
             logger.warn(`Ignoring clientId '${preview(target.rejectedClientId)}': not an id this server issues`);
         }
         if (!target.requestedClientId && !server.hasCapacity()) {
-            logger.warn(`Refusing WebSocket upgrade: ${server.stopped ? 'the server is shutting down' : `maxConnections (${config.maxConnections}) reached`}`);
+            logger.warn(`Refusing WebSocket upgrade: ${REFUSALS[server.stopped ? 'stopped' : 'full'](config)}`);
             refuseUpgrade(socket, 503);
             return;
         }
 
-        const user = await authenticate(request, logger);
+        const user = await withTimeout(authenticate(request, logger), config.upgradeTimeoutSec * 1000);
         if (socket.destroyed) {
             logger.info('The client went away during authentication');
+            return;
+        }
+        if (user === TIMED_OUT) {
+            logger.error(`Refusing WebSocket upgrade of ${preview(request.url ?? '')}: the authentication took longer than upgradeTimeoutSec (${config.upgradeTimeoutSec}s)`);
+            refuseUpgrade(socket, 503, 'Authentication timed out');
             return;
         }
         if (!user) {
@@ -70,7 +94,7 @@ export const createUpgradeHandler = (
         });
         if (outcome !== 'upgraded') {
             socket.on('error', onEarlySocketError);
-            logger.warn(`Refusing WebSocket upgrade of user ${user.username}: ${outcome === 'full' ? `maxConnections (${config.maxConnections}) reached` : 'the server is shutting down'}`);
+            logger.warn(`Refusing WebSocket upgrade of user ${user.username}: ${REFUSALS[outcome](config)}`);
             refuseUpgrade(socket, 503);
         }
     };
@@ -84,6 +108,12 @@ export const createUpgradeHandler = (
             refuseUpgrade(socket, 500);
         });
     };
+};
+
+const REFUSALS: Record<Exclude<UpgradeOutcome, 'upgraded'>, (config: WebAppConfig) => string> = {
+    'full': (config) => `maxConnections (${config.maxConnections}) reached`,
+    'user-full': (config) => `maxConnectionsPerUser (${config.maxConnectionsPerUser}) reached`,
+    'stopped': () => 'the server is shutting down',
 };
 
 function onEarlySocketError(this: Duplex): void {

@@ -101,6 +101,7 @@ export class TestPluginContext implements MashroomPluginContextHolder {
     readonly services: Record<string, Record<string, unknown>>;
     sessionMiddlewareCalls = 0;
     private readonly context: MashroomPluginContext;
+    private readonly delays = new Set<NodeJS.Timeout>();
 
     constructor(options: TestContextOptions) {
         const sessions = new Map<string, MashroomSecurityUser>(
@@ -114,7 +115,11 @@ export class TestPluginContext implements MashroomPluginContextHolder {
                 next();
             };
             if (options.sessionDelayMs) {
-                setTimeout(apply, options.sessionDelayMs);
+                const timer = setTimeout(() => {
+                    this.delays.delete(timer);
+                    apply();
+                }, options.sessionDelayMs);
+                this.delays.add(timer);
             } else {
                 apply();
             }
@@ -152,5 +157,11 @@ export class TestPluginContext implements MashroomPluginContextHolder {
 
     getPluginContext(): MashroomPluginContext {
         return this.context;
+    }
+
+    /** Cancel session lookups still delayed (a "hanging" session store never answers within a test) */
+    dispose(): void {
+        this.delays.forEach((timer) => clearTimeout(timer));
+        this.delays.clear();
     }
 }

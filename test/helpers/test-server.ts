@@ -36,12 +36,61 @@ export type TestServer = {
     readonly httpOrigin: string;
     readonly rootFolder: string;
     readonly context: TestPluginContext;
+    /** The service of the plugins loaded now */
     readonly service: MashroomWebSocketService;
+    /** The server of the plugins loaded now */
     readonly server: MashroomWebSocketServer;
     /** Fire the plugins' unload listeners, as Mashroom does before unloading them, and wait for the shutdown */
     unloadPlugins(): Promise<void>;
+    /**
+     * What Mashroom's dev mode does on a rebuild: unload both plugins, forget the package's modules, require
+     * them afresh and bootstrap both plugins again.
+     */
+    reloadPlugins(): Promise<void>;
     /** Unload and stop listening; removes the temp folder */
     stop(): Promise<void>;
+};
+
+type PluginModules = {
+    readonly webApp: typeof webAppBootstrap;
+    readonly services: typeof servicesBootstrap;
+    readonly currentServer: typeof currentServer;
+};
+
+type LoadedPlugins = {
+    readonly expressApp: Application;
+    readonly upgradeHandler: MashroomHttpUpgradeHandler;
+    readonly server: MashroomWebSocketServer;
+    readonly service: MashroomWebSocketService;
+    unloaded: Promise<void> | null;
+};
+
+/** The plugin modules as a fresh require after the module cache was cleared would give them */
+const freshModules = (): PluginModules => {
+    let modules: PluginModules | null = null;
+    jest.isolateModules(() => {
+        /* eslint-disable @typescript-eslint/no-require-imports */
+        modules = {
+            webApp: (require('../../src/webapp/mashroom-bootstrap-webapp') as {default: typeof webAppBootstrap}).default,
+            services: (require('../../src/services/mashroom-bootstrap-services') as {default: typeof servicesBootstrap}).default,
+            currentServer: (require('../../src/server-holder') as {currentServer: typeof currentServer}).currentServer,
+        };
+    });
+    if (!modules) {
+        throw new Error('isolateModules did not run');
+    }
+    return modules;
+};
+
+const loadPlugins = async (modules: PluginModules, config: Record<string, unknown>, context: TestPluginContext): Promise<LoadedPlugins> => {
+    const {expressApp, upgradeHandler} = await modules.webApp(WEBAPP_PLUGIN, config, context) as {expressApp: Application; upgradeHandler: MashroomHttpUpgradeHandler};
+    const server = modules.currentServer();
+    if (!server) {
+        throw new Error('The webapp bootstrap installed no server');
+    }
+    const services = await modules.services(SERVICES_PLUGIN, {}, context);
+    context.services.websocket = services;
+    return {expressApp, upgradeHandler, server, service: services.service as MashroomWebSocketService, unloaded: null};
 };
 
 /**
@@ -53,24 +102,16 @@ export const startTestServer = async (options: TestServerOptions = {}): Promise<
     const rootFolder = await mkdtemp(join(tmpdir(), 'mashroom-websocket-test-'));
     const context = new TestPluginContext({serverRootFolder: rootFolder, ...options.context});
     const config = {...DEFAULT_CONFIG, ...options.config};
-
-    const bootstrapResult = await webAppBootstrap(WEBAPP_PLUGIN, config, context) as {expressApp: Application; upgradeHandler: MashroomHttpUpgradeHandler};
-    const server = currentServer();
-    if (!server) {
-        throw new Error('The webapp bootstrap installed no server');
-    }
-    const services = await servicesBootstrap(SERVICES_PLUGIN, {}, context);
-    context.services.websocket = services;
-    const service = services.service as MashroomWebSocketService;
+    let loaded = await loadPlugins({webApp: webAppBootstrap, services: servicesBootstrap, currentServer}, config, context);
 
     const app = express();
-    app.use(String(config.path), bootstrapResult.expressApp);
+    app.use(String(config.path), (request, response, next) => loaded.expressApp(request, response, next));
     const httpServer = createServer(app);
     const pathExpression = new RegExp(`^${String(config.path)}`);
     httpServer.on('upgrade', (request: IncomingMessageWithContext, socket, head) => {
         if (request.url && pathExpression.test(request.url)) {
             request.pluginContext = context.getPluginContext();
-            bootstrapResult.upgradeHandler(request, socket as Socket, head);
+            loaded.upgradeHandler(request, socket as Socket, head);
         } else {
             socket.end('HTTP/1.1 403 Forbidden\r\n\r\n', 'ascii');
         }
@@ -78,14 +119,13 @@ export const startTestServer = async (options: TestServerOptions = {}): Promise<
     await new Promise<void>((resolve) => httpServer.listen(0, '127.0.0.1', resolve));
     const {port} = httpServer.address() as AddressInfo;
 
-    let unloaded: Promise<void> | null = null;
     const unloadPlugins = (): Promise<void> => {
-        if (!unloaded) {
+        if (!loaded.unloaded) {
             context.pluginService.fireUnload(SERVICES_PLUGIN);
             context.pluginService.fireUnload(WEBAPP_PLUGIN);
-            unloaded = server.dispose();
+            loaded.unloaded = loaded.server.dispose();
         }
-        return unloaded;
+        return loaded.unloaded;
     };
 
     return {
@@ -94,11 +134,22 @@ export const startTestServer = async (options: TestServerOptions = {}): Promise<
         httpOrigin: `http://127.0.0.1:${port}`,
         rootFolder,
         context,
-        service,
-        server,
+        get service() {
+            return loaded.service;
+        },
+        get server() {
+            return loaded.server;
+        },
         unloadPlugins,
+        reloadPlugins: async () => {
+            // Mashroom does not wait for the old instance to shut down before it bootstraps the new one
+            const oldShutdown = unloadPlugins();
+            loaded = await loadPlugins(freshModules(), config, context);
+            await oldShutdown;
+        },
         stop: async () => {
             await unloadPlugins();
+            context.dispose();
             httpServer.closeAllConnections();
             await new Promise<void>((resolve) => httpServer.close(() => resolve()));
             await rm(rootFolder, {recursive: true, force: true});

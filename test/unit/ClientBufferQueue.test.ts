@@ -61,7 +61,7 @@ class ControlledStore implements ReconnectBufferStore {
 describe('ClientBufferQueue', () => {
     it('merges appends made while the store is busy into one store call, keeping the order', async () => {
         const store = new ControlledStore();
-        const queue = new ClientBufferQueue(store, 'id');
+        const queue = new ClientBufferQueue(store, 'id', 1_000_000, () => undefined);
         const done = [queue.append('1')];
         await new Promise(setImmediate);
         done.push(queue.append('2'), queue.append('3'), queue.append('4'));
@@ -74,7 +74,7 @@ describe('ClientBufferQueue', () => {
 
     it('never lets an append overtake a read or remove asked for earlier', async () => {
         const store = new ControlledStore();
-        const queue = new ClientBufferQueue(store, 'id');
+        const queue = new ClientBufferQueue(store, 'id', 1_000_000, () => undefined);
         const first = queue.append('a');
         const read = queue.readAll();
         const later = queue.append('b');
@@ -91,7 +91,7 @@ describe('ClientBufferQueue', () => {
 
     it('rejects the appends of a failed batch and carries on with the next', async () => {
         const store = new ControlledStore();
-        const queue = new ClientBufferQueue(store, 'id');
+        const queue = new ClientBufferQueue(store, 'id', 1_000_000, () => undefined);
         store.failNextAppend = true;
         const failed = queue.append('x');
         await store.release();
@@ -104,7 +104,7 @@ describe('ClientBufferQueue', () => {
 
     it('settles after everything asked for so far', async () => {
         const store = new ControlledStore();
-        const queue = new ClientBufferQueue(store, 'id');
+        const queue = new ClientBufferQueue(store, 'id', 1_000_000, () => undefined);
         queue.append('1').catch(() => undefined);
         let settled = false;
         const settling = queue.settled().then(() => {
@@ -115,5 +115,34 @@ describe('ClientBufferQueue', () => {
         await store.release();
         await settling;
         expect(settled).toBe(true);
+    });
+
+    it('refuses the append that would pass maxBytes and every later one, reporting the overflow once', async () => {
+        const store = new ControlledStore();
+        let overflows = 0;
+        // Each message takes its length plus a newline
+        const queue = new ClientBufferQueue(store, 'id', 10, () => overflows++);
+        const first = queue.append('1234');
+        const second = queue.append('1234');
+        await expect(queue.append('x')).rejects.toThrow('would exceed 10 bytes');
+        await expect(queue.append('')).rejects.toThrow('would exceed 10 bytes');
+        expect(overflows).toBe(1);
+        await store.release();
+        await Promise.all([first, second]);
+        expect(store.content).toEqual(['1234', '1234']);
+
+        // Removing the buffer starts the count afresh
+        const removed = queue.remove();
+        await store.release();
+        await removed;
+        const after = queue.append('123456789');
+        await store.release();
+        await expect(after).resolves.toBeUndefined();
+    });
+
+    it('counts bytes, not characters', async () => {
+        const store = new ControlledStore();
+        const queue = new ClientBufferQueue(store, 'id', 8, () => undefined);
+        await expect(queue.append('üüüü')).rejects.toThrow('would exceed');
     });
 });

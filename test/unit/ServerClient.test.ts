@@ -22,8 +22,12 @@ describe('ServerClient', () => {
     const host = (bufferStore: ReconnectBufferStore | null): ClientHost => ({
         bufferStore,
         reconnectTimeoutMs: 60_000,
+        bufferMaxBytes: 1_000_000,
+        maxUnsentBytes: 1_000_000,
+        closeGraceMs: 1000,
         contextLogger: () => log.factory('test'),
         reconnectWindowPassed: (client) => expired.push(client),
+        bufferOverflowed: () => undefined,
     });
     const pair = async (): Promise<SocketPair> => {
         const created = await socketPair();
@@ -50,21 +54,30 @@ describe('ServerClient', () => {
         expect(await received).toBe('{"a":1}');
     });
 
-    it('rejects a write that fails on a closing socket when buffering is off', async () => {
+    it('holds a message sent while the socket is closing; without buffering the drop rejects it', async () => {
         const {server} = await pair();
         const serverClient = newClient(host(null), server);
         server.close();
-        await expect(serverClient.send('{"late":true}')).rejects.toThrow(/not open/);
-        await expect(writeFrame(server, 'x')).rejects.toThrow(/not open/);
+        const late = serverClient.send('{"late":true}');
+        expect(serverClient.socketDropped()).toBe(false);
+        await expect(late).rejects.toThrow('is closed');
     });
 
-    it('buffers instead when the socket is closing and buffering is on', async () => {
+    it('puts a message sent while the socket is closing into the buffer on the drop', async () => {
         const {server} = await pair();
         const store = await FileReconnectBufferStore.open(root);
         const serverClient = newClient(host(store), server);
         server.close();
-        await serverClient.send('{"late":true}');
+        const late = serverClient.send('{"late":true}');
+        serverClient.socketDropped();
+        await late;
         expect(await store.readAll(serverClient.clientId)).toEqual(['{"late":true}']);
+    });
+
+    it('reports a failing write of a socket as a rejection', async () => {
+        const {server} = await pair();
+        server.close();
+        await expect(writeFrame(server, 'x')).rejects.toThrow(/not open/);
     });
 
     it('is gone after a drop without buffering, and rejects sends', async () => {

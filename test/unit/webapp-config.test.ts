@@ -11,6 +11,12 @@ describe('parseWebAppConfig', () => {
             enableKeepAlive: true,
             keepAliveIntervalSec: 15,
             maxConnections: 2000,
+            maxConnectionsPerUser: null,
+            allowedOrigins: [],
+            maxMessageSizeBytes: 1048576,
+            upgradeTimeoutSec: 10,
+            maxUnsentBytesPerClient: 4194304,
+            reconnectMessageBufferMaxBytes: 1048576,
         });
     });
 
@@ -22,6 +28,12 @@ describe('parseWebAppConfig', () => {
         expect(parseWebAppConfig({...defaults, restrictToRoles: []}).restrictToRoles).toBeNull();
         expect(parseWebAppConfig({...defaults, restrictToRoles: 'Admin'}).restrictToRoles).toEqual(['Admin']);
         expect(parseWebAppConfig({...defaults, restrictToRoles: ['A', 'B']}).restrictToRoles).toEqual(['A', 'B']);
+    });
+
+    it('normalises allowed origins and keeps "*"', () => {
+        expect(parseWebAppConfig({...defaults, allowedOrigins: ['HTTPS://Portal.Example.com:443/', '*']}).allowedOrigins)
+            .toEqual(['https://portal.example.com', '*']);
+        expect(parseWebAppConfig({...defaults, allowedOrigins: '*'}).allowedOrigins).toEqual(['*']);
     });
 
     it('accepts fractions of seconds', () => {
@@ -43,6 +55,13 @@ describe('parseWebAppConfig', () => {
         [{keepAliveIntervalSec: Infinity}, 'keepAliveIntervalSec must be a number > 0'],
         [{maxConnections: 1.5}, 'maxConnections must be a whole number >= 0'],
         [{maxConnections: null}, 'maxConnections must be a whole number >= 0 (got null)'],
+        [{maxConnectionsPerUser: 0}, 'maxConnectionsPerUser must be a whole number >= 1'],
+        [{allowedOrigins: 'example.com'}, 'allowedOrigins entry "example.com" is not an origin'],
+        [{allowedOrigins: [42]}, 'allowedOrigins must be a list of origins'],
+        [{maxMessageSizeBytes: 0}, 'maxMessageSizeBytes must be a whole number >= 1'],
+        [{upgradeTimeoutSec: 0}, 'upgradeTimeoutSec must be a number > 0'],
+        [{maxUnsentBytesPerClient: -5}, 'maxUnsentBytesPerClient must be a whole number >= 1'],
+        [{reconnectMessageBufferMaxBytes: 'big'}, 'reconnectMessageBufferMaxBytes must be a whole number >= 1'],
     ])('refuses %j with a clear message', (override, message) => {
         expect(() => parseWebAppConfig({...defaults, ...override})).toThrow(WebAppConfigError);
         expect(() => parseWebAppConfig({...defaults, ...override})).toThrow(message);

@@ -1,0 +1,242 @@
+import {existsSync} from 'fs';
+import {readdir, rm} from 'fs/promises';
+import {connect as tcpConnect} from 'net';
+import type {Socket} from 'net';
+import {join} from 'path';
+import {startTestServer} from '../helpers/test-server';
+import type {TestServer} from '../helpers/test-server';
+import {refusedStatus, TestClient} from '../helpers/test-client';
+import {sessionCookie} from '../helpers/test-plugin-context';
+import type {UserKey} from '../helpers/test-plugin-context';
+import {waitFor} from '../helpers/wait';
+import type {MashroomWebSocketClient} from '../../type-definitions';
+
+const rawSocket = (client: TestClient): Socket => (client.socket as unknown as {_socket: Socket})._socket;
+
+describe('hardening', () => {
+    let server: TestServer;
+    const clients: Array<TestClient> = [];
+    const connect = async (user: UserKey, path = '/h', headers: Record<string, string> = {}): Promise<{client: TestClient; clientId: string}> => {
+        const client = await TestClient.connect(`${server.wsOrigin}/websocket${path}`, user, {headers});
+        clients.push(client);
+        return {client, clientId: await client.clientId()};
+    };
+    const onServer = (clientId: string, path = '/h'): MashroomWebSocketClient => {
+        const found = server.service.getClientsOnPath(path).find((client) => client.clientId === clientId);
+        if (!found) {
+            throw new Error(`No client ${clientId}`);
+        }
+        return found;
+    };
+
+    afterEach(async () => {
+        await Promise.all(clients.splice(0).map((client) => {
+            rawSocket(client).resume();
+            return client.close();
+        }));
+        await server.stop();
+    });
+
+    describe('Origin check against cross-site WebSocket hijacking', () => {
+        it('admits requests without Origin and from the server\'s own origin', async () => {
+            server = await startTestServer();
+            await connect('alice');
+            await connect('alice', '/h', {origin: server.httpOrigin});
+            // Behind a TLS-terminating proxy the scheme differs; the host decides
+            await connect('alice', '/h', {origin: `https://127.0.0.1:${server.port}`});
+            expect(server.service.getClientCount()).toBe(3);
+        });
+
+        it('refuses another origin with 403 before the upgrade, and logs it', async () => {
+            server = await startTestServer();
+            await expect(refusedStatus(`${server.wsOrigin}/websocket/h`, 'alice', {origin: 'https://evil.example'})).resolves.toBe(403);
+            await expect(refusedStatus(`${server.wsOrigin}/websocket/h`, 'alice', {origin: 'null'})).resolves.toBe(403);
+            await expect(refusedStatus(`${server.wsOrigin}/websocket/h`, 'alice', {origin: `http://127.0.0.1:${server.port + 1}`})).resolves.toBe(403);
+            expect(server.context.log.find('warn', 'from origin https://evil.example')).toHaveLength(1);
+            expect(server.context.sessionMiddlewareCalls).toBe(0);
+        });
+
+        it('takes the host a proxy forwarded (X-Forwarded-Host) as the server\'s own', async () => {
+            server = await startTestServer();
+            await connect('alice', '/h', {'origin': 'https://portal.example.com', 'x-forwarded-host': 'portal.example.com'});
+            await expect(refusedStatus(`${server.wsOrigin}/websocket/h`, 'alice', {
+                'origin': 'https://evil.example', 'x-forwarded-host': 'portal.example.com',
+            })).resolves.toBe(403);
+        });
+
+        it('admits the configured origins, and any with "*"', async () => {
+            server = await startTestServer({config: {allowedOrigins: ['https://other.example']}});
+            await connect('alice', '/h', {origin: 'https://other.example'});
+            await expect(refusedStatus(`${server.wsOrigin}/websocket/h`, 'alice', {origin: 'https://evil.example'})).resolves.toBe(403);
+            await server.stop();
+
+            server = await startTestServer({config: {allowedOrigins: ['*']}});
+            await connect('alice', '/h', {origin: 'https://evil.example'});
+        });
+    });
+
+    describe('incoming message size', () => {
+        it('closes with 1009 on a message over maxMessageSizeBytes and accepts one at the limit', async () => {
+            server = await startTestServer({config: {maxMessageSizeBytes: 1024}});
+            server.service.addMessageListener(() => true, (message, client) => server.service.sendMessage(client, {length: JSON.stringify(message).length}));
+            const {client: fits} = await connect('alice');
+            const atLimit = JSON.stringify('x'.repeat(1022));
+            expect(Buffer.byteLength(atLimit)).toBe(1024);
+            fits.sendRaw(atLimit);
+            expect(await fits.nextJson()).toEqual({length: 1024});
+
+            const {client: tooBig} = await connect('bob');
+            tooBig.sendRaw(JSON.stringify('x'.repeat(1023)));
+            expect((await tooBig.closed).code).toBe(1009);
+            await waitFor(() => server.context.log.find('warn', 'larger than maxMessageSizeBytes (1024)').length === 1, 'the log line');
+        });
+
+        it('closes as soon as a frame header announces too much, without waiting for the payload', async () => {
+            server = await startTestServer({config: {maxMessageSizeBytes: 1024}});
+            const {client} = await connect('alice');
+            // A masked text frame header announcing 100 MB; no payload follows
+            const header = Buffer.alloc(14);
+            header[0] = 0x81;
+            header[1] = 0x80 | 127;
+            header.writeBigUInt64BE(100_000_000n, 2);
+            rawSocket(client).write(header);
+            expect((await client.closed).code).toBe(1009);
+        });
+
+        it('counts the fragments of a message together', async () => {
+            server = await startTestServer({config: {maxMessageSizeBytes: 1024}});
+            const {client} = await connect('alice');
+            client.socket.send('"' + 'x'.repeat(600), {fin: false});
+            client.socket.send('y'.repeat(600) + '"', {fin: true});
+            expect((await client.closed).code).toBe(1009);
+        });
+    });
+
+    describe('upgrades that hang or go away', () => {
+        it('answers 503 when the authentication takes longer than upgradeTimeoutSec', async () => {
+            server = await startTestServer({config: {upgradeTimeoutSec: 0.2}, context: {sessionDelayMs: 60_000}});
+            await expect(refusedStatus(`${server.wsOrigin}/websocket/h`, 'alice')).resolves.toBe(503);
+            expect(server.context.log.find('error', 'took longer than upgradeTimeoutSec (0.2s)')).toHaveLength(1);
+            expect(server.service.getClientCount()).toBe(0);
+        });
+
+        it('leaves nothing behind when the client goes away during the authentication', async () => {
+            server = await startTestServer({context: {sessionDelayMs: 200}});
+            const socket = tcpConnect(server.port, '127.0.0.1');
+            await new Promise((resolve) => socket.once('connect', resolve));
+            socket.write([
+                'GET /websocket/h HTTP/1.1', `Host: 127.0.0.1:${server.port}`, 'Upgrade: websocket', 'Connection: Upgrade',
+                'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version: 13', `Cookie: ${sessionCookie('alice')}`, '', '',
+            ].join('\r\n'));
+            await waitFor(() => server.context.sessionMiddlewareCalls === 1, 'the authentication to start');
+            socket.resetAndDestroy();
+            await waitFor(() => server.context.log.find('info', 'went away during authentication').length === 1, 'the server to notice');
+            expect(server.service.getClientCount()).toBe(0);
+            expect(server.context.log.problems()).toEqual([]);
+        });
+    });
+
+    describe('slow consumers and undelivered messages', () => {
+        const MESSAGE = 'm'.repeat(4096);
+
+        it('closes a client that does not read once its backlog passes maxUnsentBytesPerClient', async () => {
+            server = await startTestServer({config: {maxUnsentBytesPerClient: 256 * 1024}});
+            const disconnected: Array<string> = [];
+            server.service.addDisconnectListener((client) => {
+                disconnected.push(client.clientId);
+            });
+            const {client, clientId} = await connect('alice');
+            rawSocket(client).pause();
+            const target = onServer(clientId);
+            const sends = Array.from({length: 3000}, (_, n) => server.service.sendMessage(target, {n, MESSAGE}));
+            const outcomes = await Promise.allSettled(sends);
+            expect(server.context.log.find('warn', 'closing it as too slow (1013)')).toHaveLength(1);
+            expect(disconnected).toEqual([clientId]);
+            // Without buffering, what could not be written is refused, not dropped silently
+            const refused = outcomes.filter((outcome) => outcome.status === 'rejected');
+            expect(refused.length).toBeGreaterThan(0);
+            expect(outcomes.slice(outcomes.length - refused.length).every((outcome) => outcome.status === 'rejected')).toBe(true);
+        }, 15_000);
+
+        it('with buffering, a too slow client resumes with every message that was not written, in order', async () => {
+            server = await startTestServer({config: {
+                maxUnsentBytesPerClient: 256 * 1024, reconnectMessageBufferFolder: 'buffer', reconnectMessageBufferMaxBytes: 64 * 1024 * 1024,
+            }});
+            const {client, clientId} = await connect('alice');
+            rawSocket(client).pause();
+            const target = onServer(clientId);
+            const resolvedAfterDrop = new Set<number>();
+            const sends = Array.from({length: 3000}, (_, n) => server.service.sendMessage(target, {n, MESSAGE}).then(() => {
+                if (!target.alive) {
+                    resolvedAfterDrop.add(n);
+                }
+            }));
+            await Promise.all(sends);
+            expect(resolvedAfterDrop.size).toBeGreaterThan(0);
+
+            const resumed = await connect('alice', `/h?clientId=${clientId}`);
+            expect(resumed.clientId).toBe(clientId);
+            const replay: Array<number> = [];
+            while (replay[replay.length - 1] !== 2999) {
+                replay.push((await resumed.client.nextJson() as {n: number}).n);
+            }
+            // In order, without gaps, and everything that only went to the buffer is there
+            replay.forEach((n, index) => expect(n).toBe(replay[0] + index));
+            expect(Math.min(...resolvedAfterDrop)).toBeGreaterThanOrEqual(replay[0]);
+        }, 20_000);
+    });
+
+    describe('bounded reconnect buffer', () => {
+        it('gives up a client whose buffer would overflow: no partial replay, a fresh clientId, the file removed', async () => {
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer', reconnectMessageBufferMaxBytes: 1000}});
+            const disconnected: Array<string> = [];
+            server.service.addDisconnectListener((client) => {
+                disconnected.push(client.clientId);
+            });
+            const {client, clientId} = await connect('alice');
+            const target = onServer(clientId);
+            await client.drop();
+            await waitFor(() => !target.alive, 'the drop to be noticed');
+            const outcomes = await Promise.allSettled(Array.from({length: 10}, (_, n) => server.service.sendMessage(target, {n, text: 'x'.repeat(180)})));
+            expect(outcomes.slice(0, 4).every((outcome) => outcome.status === 'fulfilled')).toBe(true);
+            expect(outcomes.slice(5).every((outcome) => outcome.status === 'rejected')).toBe(true);
+            await waitFor(() => disconnected.length === 1, 'the client to be given up');
+            expect(server.context.log.find('warn', 'cannot resume in full')).toHaveLength(1);
+            await waitFor(() => !existsSync(join(server.rootFolder, 'buffer', `${clientId}.ndjson`)), 'the file to be removed');
+
+            const again = await connect('alice', `/h?clientId=${clientId}`);
+            expect(again.clientId).not.toBe(clientId);
+            const [fresh] = server.service.getClientsOfUser('alice');
+            await server.service.sendMessage(fresh, {marker: true});
+            expect(await again.client.nextJson()).toEqual({marker: true});
+        });
+
+        it('recreates the buffer folder if it disappears while running', async () => {
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+            await rm(join(server.rootFolder, 'buffer'), {recursive: true});
+            const {client, clientId} = await connect('alice');
+            const target = onServer(clientId);
+            await client.drop();
+            await waitFor(() => !target.alive, 'the drop to be noticed');
+            await server.service.sendMessage(target, {kept: true});
+            expect(await readdir(join(server.rootFolder, 'buffer'))).toEqual([`${clientId}.ndjson`]);
+            const resumed = await connect('alice', `/h?clientId=${clientId}`);
+            expect(await resumed.client.nextJson()).toEqual({kept: true});
+        });
+    });
+
+    describe('maxConnectionsPerUser', () => {
+        it('refuses a user over the limit with 503, others and resumes still get in', async () => {
+            server = await startTestServer({config: {maxConnectionsPerUser: 2, reconnectMessageBufferFolder: 'buffer'}});
+            await connect('alice');
+            const {client, clientId} = await connect('alice');
+            await expect(refusedStatus(`${server.wsOrigin}/websocket/h`, 'alice')).resolves.toBe(503);
+            expect(server.context.log.find('warn', 'maxConnectionsPerUser (2) reached')).toHaveLength(1);
+            await connect('bob');
+            await client.drop();
+            await waitFor(() => !onServer(clientId).alive, 'the drop to be noticed');
+            const resumed = await connect('alice', `/h?clientId=${clientId}`);
+            expect(resumed.clientId).toBe(clientId);
+        });
+    });
+});
