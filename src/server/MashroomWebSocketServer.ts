@@ -16,6 +16,8 @@ import {parseIncomingFrame} from './incoming-frame';
 import {ListenerRegistry} from './ListenerRegistry';
 import {CLOSE_TRY_AGAIN_LATER, ClientGoneError, ServerClient, setClientIdFrame} from './ServerClient';
 import type {ClientHost} from './ServerClient';
+import {MessageSerializer} from './message-serializer';
+import {TurnBatcher} from './turn-batcher';
 import {isOpen} from './write-frame';
 
 export type WebSocketServerOptions = {
@@ -81,6 +83,8 @@ export class MashroomWebSocketServer {
         readonly error: (this: TaggedSocket, error: Error) => void;
     };
     private readonly timers: Array<NodeJS.Timeout> = [];
+    private readonly serializer = new MessageSerializer();
+    private readonly batcher = new TurnBatcher();
     private bufferStore: ReconnectBufferStore | null = null;
     private disposal: Promise<void> | null = null;
 
@@ -117,6 +121,7 @@ export class MashroomWebSocketServer {
             maxUnsentBytes: options.maxUnsentBytesPerClient,
             closeGraceMs: options.closeGraceMs,
             contextLogger: (client) => this.contextLogger(client),
+            cork: (socket) => this.batcher.cork(socket),
             reconnectWindowPassed: (client) => this.reconnectWindowPassed(client),
             bufferOverflowed: (client) => this.bufferOverflowed(client),
         };
@@ -198,14 +203,11 @@ export class MashroomWebSocketServer {
         if (!(client instanceof ServerClient) || !this.registry.has(client)) {
             return Promise.reject(new ClientGoneError(describeClient(client)));
         }
-        let data: string | undefined;
+        let data: string;
         try {
-            data = JSON.stringify(message);
+            data = this.serializer.serialize(message);
         } catch (error) {
             return Promise.reject(error);
-        }
-        if (typeof data !== 'string') {
-            return Promise.reject(new TypeError(`A message of type ${typeof message} cannot be sent as JSON`));
         }
         return client.send(data);
     }

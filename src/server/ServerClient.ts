@@ -28,6 +28,8 @@ export interface ClientHost {
     /** How long a closing socket may take before it is cut off */
     readonly closeGraceMs: number;
     contextLogger(client: ServerClient): MashroomLogger;
+    /** Batch the writes to this socket until the end of the turn */
+    cork(socket: WebSocket): void;
     /** The reconnect window of a waiting client has passed */
     reconnectWindowPassed(client: ServerClient): void;
     /** The client's reconnect buffer overflowed: it can no longer resume in full */
@@ -167,6 +169,7 @@ export class ServerClient implements MashroomWebSocketClient {
         }
         // The replay is not kept as unconfirmed: until the buffer is deleted below, it is still in there
         let lastReplayWrite: Promise<void> = Promise.resolve();
+        this.#host.cork(socket);
         for (const data of replay) {
             lastReplayWrite = writeFrame(socket, data);
         }
@@ -229,6 +232,7 @@ export class ServerClient implements MashroomWebSocketClient {
             this.closeAsTooSlow(socket);
             return;
         }
+        this.#host.cork(socket);
         socket.send(message.data, (error) => {
             if (error) {
                 // The socket is going down; its close event puts the message into the buffer (or rejects it)

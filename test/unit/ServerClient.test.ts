@@ -26,6 +26,7 @@ describe('ServerClient', () => {
         maxUnsentBytes: 1_000_000,
         closeGraceMs: 1000,
         contextLogger: () => log.factory('test'),
+        cork: () => undefined,
         reconnectWindowPassed: (client) => expired.push(client),
         bufferOverflowed: () => undefined,
     });

@@ -1,0 +1,139 @@
+// @ts-check
+'use strict';
+
+/*
+ * The load generator process: holds the benchmark's WebSocket clients, so that they do not share the
+ * server's event loop, and reports to the coordinator over IPC.
+ */
+
+const {performance} = require('perf_hooks');
+const WebSocket = require('ws');
+
+const now = () => performance.timeOrigin + performance.now();
+
+/** @param {unknown} message */
+const reply = (message) => {
+    if (process.send) {
+        process.send(message);
+    }
+};
+
+/** @type {Array<WebSocket & {received?: number}>} */
+let clients = [];
+let target = 0;
+let complete = 0;
+/** @type {((at: number) => void) | null} */
+let onAllComplete = null;
+
+/** Counts frames only; parsing them would measure the generator, not the server */
+/** @this {WebSocket & {received?: number}} */
+function countFrame() {
+    this.received = (this.received ?? 0) + 1;
+    if (this.received === target) {
+        complete++;
+        if (complete === clients.length && onAllComplete) {
+            const done = onAllComplete;
+            onAllComplete = null;
+            done(now());
+        }
+    }
+}
+
+/**
+ * @param {string} url
+ * @param {string} cookie
+ * @returns {Promise<WebSocket>}
+ */
+const open = (url, cookie) => new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, {headers: {cookie}});
+    socket.once('message', () => resolve(socket));
+    socket.once('error', reject);
+    socket.once('unexpected-response', (request, response) => reject(new Error(`HTTP ${response.statusCode}`)));
+});
+
+/**
+ * @param {string} url
+ * @param {number} count
+ * @param {number} concurrency
+ */
+const connectAll = async (url, count, concurrency) => {
+    let next = 0;
+    const worker = async () => {
+        while (next < count) {
+            const index = next++;
+            const socket = /** @type {WebSocket & {received?: number}} */ (await open(url, `user=user${index % 100}`));
+            socket.on('message', countFrame);
+            clients.push(socket);
+        }
+    };
+    await Promise.all(Array.from({length: concurrency}, worker));
+};
+
+/**
+ * A few clients on /echo, each doing round trips one after the other
+ * @param {string} url
+ * @param {number} actors
+ * @param {number} roundTrips
+ */
+const echo = async (url, actors, roundTrips) => {
+    const sockets = await Promise.all(Array.from({length: actors}, (_, index) => open(url, `user=echo${index}`)));
+    /** @type {Array<number>} */
+    const latencies = [];
+    const start = now();
+    await Promise.all(sockets.map(async (socket) => {
+        for (let n = 0; n < roundTrips; n++) {
+            const sent = now();
+            await new Promise((resolve) => {
+                socket.once('message', resolve);
+                socket.send(JSON.stringify({n, text: 'ping'}));
+            });
+            latencies.push(now() - sent);
+        }
+    }));
+    const elapsedMs = now() - start;
+    sockets.forEach((socket) => socket.terminate());
+    latencies.sort((a, b) => a - b);
+    return {
+        p50: latencies[Math.floor(latencies.length * 0.5)],
+        p99: latencies[Math.floor(latencies.length * 0.99)],
+        perSecond: latencies.length / (elapsedMs / 1000),
+    };
+};
+
+process.on('message', async (/** @type {any} */ command) => {
+    try {
+        switch (command.cmd) {
+            case 'connect': {
+                const start = now();
+                await connectAll(command.url, command.count, command.concurrency);
+                reply({id: command.id, ms: now() - start});
+                break;
+            }
+            case 'expect': {
+                // Count afresh: every client must now receive `perClient` frames
+                clients.forEach((socket) => {
+                    socket.received = 0;
+                });
+                target = command.perClient;
+                complete = 0;
+                onAllComplete = (at) => reply({id: command.doneId, at});
+                reply({id: command.id});
+                break;
+            }
+            case 'echo':
+                reply({id: command.id, ...await echo(command.url, command.actors, command.roundTrips)});
+                break;
+            case 'close':
+                clients.forEach((socket) => socket.terminate());
+                clients = [];
+                reply({id: command.id});
+                break;
+            default:
+                throw new Error(`Unknown command ${command.cmd}`);
+        }
+    } catch (error) {
+        reply({id: command.id, error: String(error)});
+    }
+});
+
+reply({ready: true});
