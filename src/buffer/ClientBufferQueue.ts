@@ -1,8 +1,10 @@
+import type {BufferBudget} from './BufferBudget';
+import {BufferLostError} from './ReconnectBufferStore';
 import type {ReconnectBufferStore} from './ReconnectBufferStore';
 
 export class ReconnectBufferOverflowError extends Error {
-    constructor(clientId: string, maxBytes: number) {
-        super(`The reconnect buffer of client ${clientId} would exceed ${maxBytes} bytes`);
+    constructor(clientId: string, what: string) {
+        super(`The reconnect buffer of client ${clientId} would exceed ${what}`);
         this.name = 'ReconnectBufferOverflowError';
     }
 }
@@ -17,46 +19,60 @@ type Batch = {
  * an append can never overtake a read or a remove that was asked for first. Appends that arrive while an
  * earlier operation is still running are merged into one store call.
  *
- * It also bounds the buffer: the append that would take it past `maxBytes` is refused, as is every later
- * one until the buffer is removed, and `onOverflow` is called once. A buffer with a gap is worthless for a
- * resume, so the owner is expected to give the client up.
+ * It also keeps the buffer whole or declares it unusable: an append that would pass the client's limit or
+ * the server's budget, an append the store fails, or a buffer found shorter than what was stored, all make
+ * the buffer unusable. From then on every append is refused until the buffer is removed, and `onUnusable`
+ * is called once: a buffer with a gap is worthless for a resume, so the owner gives the client up.
  */
 export class ClientBufferQueue {
 
     private tail: Promise<unknown> = Promise.resolve();
     private openBatch: Batch | null = null;
-    // Bytes appended since the last remove, as stored (one line per message)
+    // Bytes asked to be appended since the last remove, as stored (one line per message)
     private bytes = 0;
-    private overflowed = false;
+    // Messages the store confirmed since the last remove
+    private stored = 0;
+    private unusable: Error | null = null;
 
     constructor(
         private readonly store: ReconnectBufferStore,
         private readonly clientId: string,
         private readonly maxBytes: number,
-        private readonly onOverflow: () => void,
+        private readonly budget: BufferBudget,
+        private readonly onUnusable: (reason: Error) => void,
     ) {
     }
 
     /** Resolves once the message is stored, together with every message appended before it */
     append(message: string): Promise<void> {
+        if (this.unusable) {
+            return Promise.reject(this.unusable);
+        }
         const size = Buffer.byteLength(message) + 1;
-        if (this.overflowed || this.bytes + size > this.maxBytes) {
-            if (!this.overflowed) {
-                this.overflowed = true;
-                this.onOverflow();
-            }
-            return Promise.reject(new ReconnectBufferOverflowError(this.clientId, this.maxBytes));
+        if (this.bytes + size > this.maxBytes) {
+            return Promise.reject(this.giveUp(new ReconnectBufferOverflowError(this.clientId, `reconnectMessageBufferMaxBytes (${this.maxBytes})`)));
+        }
+        if (!this.budget.reserve(size)) {
+            return Promise.reject(this.giveUp(new ReconnectBufferOverflowError(this.clientId, `the total of all buffers (${this.budget.maxBytes} bytes)`)));
         }
         this.bytes += size;
         let batch = this.openBatch;
         if (!batch) {
             const newBatch: Batch = {messages: [], done: Promise.resolve()};
-            newBatch.done = this.enqueue(() => {
+            newBatch.done = this.enqueue(async () => {
                 // From here on the batch is being written: later appends start the next one
                 if (this.openBatch === newBatch) {
                     this.openBatch = null;
                 }
-                return this.store.append(this.clientId, newBatch.messages);
+                if (this.unusable) {
+                    throw this.unusable;
+                }
+                try {
+                    await this.store.append(this.clientId, newBatch.messages, this.stored > 0);
+                } catch (error) {
+                    throw this.giveUp(error instanceof Error ? error : new Error(String(error)));
+                }
+                this.stored += newBatch.messages.length;
             });
             this.openBatch = newBatch;
             batch = newBatch;
@@ -65,23 +81,41 @@ export class ClientBufferQueue {
         return batch.done;
     }
 
-    /** Every stored message, after all appends asked for before this call */
+    /** Every stored message, after all appends asked for before this call; rejects with BufferLostError if some are missing */
     readAll(): Promise<Array<string>> {
         this.openBatch = null;
-        return this.enqueue(() => this.store.readAll(this.clientId));
+        return this.enqueue(async () => {
+            const messages = await this.store.readAll(this.clientId);
+            if (messages.length !== this.stored) {
+                throw this.giveUp(new BufferLostError(this.clientId, `${this.stored} message(s) stored, ${messages.length} found`));
+            }
+            return messages;
+        });
     }
 
-    /** Delete the stored messages, after all operations asked for before this call */
+    /** Delete the stored messages, after all operations asked for before this call; the buffer is usable again */
     remove(): Promise<void> {
         this.openBatch = null;
+        this.budget.release(this.bytes);
         this.bytes = 0;
-        this.overflowed = false;
-        return this.enqueue(() => this.store.remove(this.clientId));
+        this.unusable = null;
+        return this.enqueue(async () => {
+            this.stored = 0;
+            await this.store.remove(this.clientId);
+        });
     }
 
     /** Resolves when every operation asked for so far has finished (successfully or not) */
     settled(): Promise<void> {
         return this.tail.then(() => undefined);
+    }
+
+    private giveUp(reason: Error): Error {
+        if (!this.unusable) {
+            this.unusable = reason;
+            this.onUnusable(reason);
+        }
+        return this.unusable;
     }
 
     private enqueue<T>(operation: () => Promise<T>): Promise<T> {

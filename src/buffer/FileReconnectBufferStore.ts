@@ -1,39 +1,58 @@
-import {promises as fs} from 'fs';
+import {constants, promises as fs} from 'fs';
 import {join} from 'path';
 import {ensureDir} from 'fs-extra';
 import {isClientId} from '../server/client-id';
+import {FolderLock} from './folder-lock';
+import {BufferLostError} from './ReconnectBufferStore';
 import type {ReconnectBufferStore} from './ReconnectBufferStore';
 
 const FILE_SUFFIX = '.ndjson';
+const LOCK_FILE = '.owner.json';
 
 const isNotFound = (error: unknown): boolean => (error as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 
 /**
  * One file per client in a folder, one serialised message per line (JSON never contains a raw newline).
  * The file name is the clientId alone and only ever one of our UUIDs, so no request value and no user name
- * reaches a file path.
+ * reaches a file path. The folder is locked against a second server process using it.
  */
 export class FileReconnectBufferStore implements ReconnectBufferStore {
 
-    private constructor(private readonly folder: string) {
+    private constructor(private readonly folder: string, private readonly lock: FolderLock) {
     }
 
-    /** Create the folder if missing; rejects if that is not possible */
+    /** Create the folder if missing and lock it; rejects if that is not possible or another process uses it */
     static async open(folder: string): Promise<FileReconnectBufferStore> {
         await ensureDir(folder);
-        return new FileReconnectBufferStore(folder);
+        const lock = await FolderLock.acquire(folder, join(folder, LOCK_FILE));
+        return new FileReconnectBufferStore(folder, lock);
     }
 
     get description(): string {
         return `folder ${this.folder}`;
     }
 
-    async append(clientId: string, messages: ReadonlyArray<string>): Promise<void> {
+    async append(clientId: string, messages: ReadonlyArray<string>, continuing: boolean): Promise<void> {
         if (messages.length === 0) {
             return;
         }
         const file = this.fileOf(clientId);
         const lines = `${messages.join('\n')}\n`;
+        if (continuing) {
+            // Without O_CREAT: a file deleted from outside must not silently restart with a gap
+            let handle: fs.FileHandle;
+            try {
+                handle = await fs.open(file, constants.O_WRONLY | constants.O_APPEND);
+            } catch (error) {
+                throw isNotFound(error) ? new BufferLostError(clientId, `${file} is gone`) : error;
+            }
+            try {
+                await handle.appendFile(lines, 'utf8');
+            } finally {
+                await handle.close();
+            }
+            return;
+        }
         try {
             await fs.appendFile(file, lines, 'utf8');
         } catch (error) {
@@ -85,6 +104,10 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
                 throw error;
             }
         })));
+    }
+
+    async close(): Promise<void> {
+        await this.lock.release();
     }
 
     private fileOf(clientId: string): string {

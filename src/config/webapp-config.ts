@@ -28,6 +28,8 @@ export type WebAppConfig = {
     readonly maxUnsentBytesPerClient: number;
     /** Largest reconnect buffer of one client; beyond it the client cannot resume */
     readonly reconnectMessageBufferMaxBytes: number;
+    /** What all reconnect buffers together may take */
+    readonly reconnectMessageBufferMaxTotalBytes: number;
 };
 
 export class WebAppConfigError extends Error {
@@ -84,6 +86,7 @@ export const parseWebAppConfig = (raw: MashroomPluginConfig): WebAppConfig => {
         upgradeTimeoutSec: parseNumber(raw, 'upgradeTimeoutSec', {min: 0, exclusiveMin: true}, problems),
         maxUnsentBytesPerClient: parseNumber(raw, 'maxUnsentBytesPerClient', {min: 1, integer: true}, problems),
         reconnectMessageBufferMaxBytes: parseNumber(raw, 'reconnectMessageBufferMaxBytes', {min: 1, integer: true}, problems),
+        reconnectMessageBufferMaxTotalBytes: parseNumber(raw, 'reconnectMessageBufferMaxTotalBytes', {min: 1, integer: true}, problems),
     };
     if (problems.length > 0) {
         throw new WebAppConfigError(problems);

@@ -20,18 +20,19 @@ export const registerConnectionMetrics = (
     clientCount: () => number,
     logger: MashroomLogger,
 ): (() => void) => {
-    let stopped = false;
+    // Set to null when stopped: a listener Mashroom keeps (onLoadedOnce cannot be undone) then holds nothing
+    let count: (() => number) | null = clientCount;
     let removeCallback: (() => void) | null = null;
 
     const register = (): void => {
         const collector = contextHolder.getPluginContext().services.metrics?.service as MetricsCollectorService | undefined;
-        if (stopped || !collector || typeof collector.addObservableCallback !== 'function') {
+        if (!count || !collector || typeof collector.addObservableCallback !== 'function') {
             return;
         }
         collector.addObservableCallback((observable) => {
-            observable.gauge(CONNECTIONS_GAUGE, 'Mashroom WebSocket Connections Total').set(clientCount());
+            observable.gauge(CONNECTIONS_GAUGE, 'Mashroom WebSocket Connections Total').set(count ? count() : 0);
         }).then((ref) => {
-            if (stopped) {
+            if (!count) {
                 ref.removeCallback();
             } else {
                 removeCallback = () => ref.removeCallback();
@@ -48,7 +49,7 @@ export const registerConnectionMetrics = (
     }
 
     return () => {
-        stopped = true;
+        count = null;
         removeCallback?.();
         removeCallback = null;
     };

@@ -1,6 +1,7 @@
 import type {IncomingMessage} from 'http';
 import type {Duplex} from 'stream';
 import WebSocket, {WebSocketServer} from 'ws';
+import type {ServerOptions} from 'ws';
 import type {MashroomLogger, MashroomLoggerFactory} from '@mashroom/mashroom/type-definitions';
 import type {MashroomSecurityUser} from '@mashroom/mashroom-security/type-definitions';
 import type {
@@ -9,6 +10,7 @@ import type {
     MashroomWebSocketMatcher,
     MashroomWebSocketMessageListener,
 } from '../../type-definitions';
+import {BufferBudget} from '../buffer/BufferBudget';
 import type {ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
 import {newClientId} from './client-id';
 import {ClientRegistry} from './ClientRegistry';
@@ -16,7 +18,7 @@ import {parseIncomingFrame} from './incoming-frame';
 import {ListenerRegistry} from './ListenerRegistry';
 import {CLOSE_TRY_AGAIN_LATER, ClientGoneError, ServerClient, setClientIdFrame} from './ServerClient';
 import type {ClientHost} from './ServerClient';
-import {MessageSerializer} from './message-serializer';
+import {serializeMessage} from './message-serializer';
 import {TurnBatcher} from './turn-batcher';
 import {isOpen} from './write-frame';
 
@@ -33,13 +35,15 @@ export type WebSocketServerOptions = {
     readonly maxUnsentBytesPerClient: number;
     /** Largest reconnect buffer of one client */
     readonly reconnectBufferMaxBytes: number;
+    /** What all reconnect buffers together may take */
+    readonly reconnectBufferMaxTotalBytes: number;
     /** How long a dropped client may take to resume (only with a buffer store) */
     readonly reconnectTimeoutMs: number;
     /** Interval of the "keepalive" message, or null for none */
     readonly keepAliveIntervalMs: number | null;
     /** Interval of the ping that finds dead peers; a peer that has not answered the previous one is terminated */
     readonly pingIntervalMs: number;
-    /** How long unload waits for clients to complete the closing handshake before cutting them off */
+    /** How long a closing connection may take to complete the closing handshake before it is cut off */
     readonly closeGraceMs: number;
     readonly loggerFactory: MashroomLoggerFactory;
 };
@@ -83,7 +87,6 @@ export class MashroomWebSocketServer {
         readonly error: (this: TaggedSocket, error: Error) => void;
     };
     private readonly timers: Array<NodeJS.Timeout> = [];
-    private readonly serializer = new MessageSerializer();
     private readonly batcher = new TurnBatcher();
     private bufferStore: ReconnectBufferStore | null = null;
     private disposal: Promise<void> | null = null;
@@ -91,8 +94,18 @@ export class MashroomWebSocketServer {
     constructor(private readonly options: WebSocketServerOptions) {
         this.logger = options.loggerFactory('mashroom.websocket.server');
         this.listeners = new ListenerRegistry((client) => this.contextLogger(client));
-        // maxPayload makes ws refuse a larger frame (or fragmented message) from its header, before buffering it
-        this.wss = new WebSocketServer({noServer: true, clientTracking: false, perMessageDeflate: false, maxPayload: options.maxMessageSizeBytes});
+        // closeTimeout exists since ws 8.19; @types/ws does not know it yet
+        const serverOptions: ServerOptions & {closeTimeout: number} = {
+            noServer: true,
+            clientTracking: false,
+            // Compression would make ws queue writes internally, which the write batching relies on it not doing
+            perMessageDeflate: false,
+            // ws refuses a larger frame (or fragmented message) from its header, before buffering it
+            maxPayload: options.maxMessageSizeBytes,
+            // Every close we start (close(), unload, too slow, buffer full) ends within this time
+            closeTimeout: options.closeGraceMs,
+        };
+        this.wss = new WebSocketServer(serverOptions);
 
         const server = this;
         this.socketHandlers = {
@@ -118,12 +131,12 @@ export class MashroomWebSocketServer {
             },
             reconnectTimeoutMs: options.reconnectTimeoutMs,
             bufferMaxBytes: options.reconnectBufferMaxBytes,
+            bufferBudget: new BufferBudget(options.reconnectBufferMaxTotalBytes),
             maxUnsentBytes: options.maxUnsentBytesPerClient,
-            closeGraceMs: options.closeGraceMs,
             contextLogger: (client) => this.contextLogger(client),
             cork: (socket) => this.batcher.cork(socket),
             reconnectWindowPassed: (client) => this.reconnectWindowPassed(client),
-            bufferOverflowed: (client) => this.bufferOverflowed(client),
+            bufferUnusable: (client, reason) => this.bufferUnusable(client, reason),
         };
 
         if (options.keepAliveIntervalMs !== null) {
@@ -149,9 +162,18 @@ export class MashroomWebSocketServer {
         this.bufferStore = store;
     }
 
-    /** Whether a new (not resuming) client would be admitted right now */
-    hasCapacity(): boolean {
-        return !this.stopped && this.registry.size < this.options.maxConnections;
+    /**
+     * Whether an upgrade could be admitted right now, before knowing who asks: there is room, or it asks to
+     * resume a client that is waiting for exactly that (the user is checked later)
+     */
+    mayAdmit(requestedClientId: string | null): boolean {
+        if (this.stopped) {
+            return false;
+        }
+        if (this.registry.size < this.options.maxConnections) {
+            return true;
+        }
+        return requestedClientId !== null && this.registry.get(requestedClientId)?.state === 'waiting';
     }
 
     /**
@@ -175,7 +197,7 @@ export class MashroomWebSocketServer {
         }
         this.wss.handleUpgrade(request, socket, head, (webSocket) => {
             if (resumable) {
-                this.resumeClient(resumable, webSocket);
+                this.resumeClient(resumable, webSocket, connect);
             } else {
                 this.addClient(webSocket, connect);
             }
@@ -205,7 +227,7 @@ export class MashroomWebSocketServer {
         }
         let data: string;
         try {
-            data = this.serializer.serialize(message);
+            data = serializeMessage(message);
         } catch (error) {
             return Promise.reject(error);
         }
@@ -259,10 +281,14 @@ export class MashroomWebSocketServer {
             client.close(CLOSE_GOING_AWAY, 'Server shutting down');
             this.forget(client);
         }
-        await Promise.all(sockets.map((socket) => closed(socket, this.options.closeGraceMs)));
+        // ws cuts off a peer that does not complete the close within closeTimeout
+        await Promise.all(sockets.map(closed));
         await Promise.all(clients.map((client) => client.buffered()));
         this.listeners.clear();
         this.wss.close();
+        if (this.bufferStore) {
+            await this.bufferStore.close().catch((error: unknown) => this.logger.error('Releasing the reconnect buffer store failed', error));
+        }
     }
 
     private findResumable(connect: ConnectRequest): ServerClient | null {
@@ -299,20 +325,34 @@ export class MashroomWebSocketServer {
         this.contextLogger(client).info(`Client ${clientId} of user ${connect.user.username} connected on ${connect.connectPath || '/'} (${this.registry.size} client(s))`);
     }
 
-    private resumeClient(client: ServerClient, webSocket: WebSocket): void {
+    private resumeClient(client: ServerClient, webSocket: WebSocket, connect: ConnectRequest): void {
         this.attachSocket(webSocket, client);
-        client.resume(webSocket).catch((error: unknown) => {
+        client.resume(webSocket).then((outcome) => {
+            if (outcome === 'lost' && client.state === 'resuming') {
+                // No partial replay: give the old client up and serve the connection as a new one
+                this.contextLogger(client).warn(`The reconnect buffer of client ${client.clientId} is incomplete: it cannot resume, the connection gets a new client`);
+                const socket = client.release();
+                this.forget(client);
+                if (socket && !this.stopped) {
+                    this.addClient(socket, connect);
+                } else {
+                    socket?.close(CLOSE_GOING_AWAY, 'Server shutting down');
+                }
+            }
+        }, (error: unknown) => {
             this.contextLogger(client).error(`Resuming client ${client.clientId} failed`, error);
         });
     }
 
     private attachSocket(webSocket: TaggedSocket, client: ServerClient): void {
+        if (!webSocket[kClient]) {
+            const handlers = this.socketHandlers;
+            webSocket.on('message', handlers.message);
+            webSocket.on('close', handlers.close);
+            webSocket.on('pong', handlers.pong);
+            webSocket.on('error', handlers.error);
+        }
         webSocket[kClient] = client;
-        const handlers = this.socketHandlers;
-        webSocket.on('message', handlers.message);
-        webSocket.on('close', handlers.close);
-        webSocket.on('pong', handlers.pong);
-        webSocket.on('error', handlers.error);
     }
 
     private onFrame(socket: TaggedSocket, data: WebSocket.RawData, isBinary: boolean): void {
@@ -357,12 +397,13 @@ export class MashroomWebSocketServer {
         }
     }
 
-    private bufferOverflowed(client: ServerClient): void {
-        if (!this.registry.has(client)) {
+    private bufferUnusable(client: ServerClient, reason: Error): void {
+        // A resume that finds its buffer incomplete deals with it itself
+        if (!this.registry.has(client) || client.state === 'resuming') {
             return;
         }
-        this.contextLogger(client).warn(`The reconnect buffer of client ${client.clientId} is full (${this.options.reconnectBufferMaxBytes} bytes): it cannot resume in full and is removed; a reconnect gets a new clientId`);
-        client.close(CLOSE_TRY_AGAIN_LATER, 'Reconnect buffer full');
+        this.contextLogger(client).warn(`Client ${client.clientId} cannot resume in full and is removed (a reconnect gets a new clientId): ${reason.message}`);
+        client.close(CLOSE_TRY_AGAIN_LATER, 'Reconnect buffer unusable');
         this.forget(client);
     }
 
@@ -371,7 +412,7 @@ export class MashroomWebSocketServer {
             return;
         }
         this.contextLogger(client).info(`Client ${client.clientId} did not resume within ${this.options.reconnectTimeoutMs / 1000}s, removing it`);
-        client.expire();
+        client.close(CLOSE_NORMAL, '');
         this.forget(client);
     }
 
@@ -424,16 +465,5 @@ const describeClient = (client: unknown): string => {
     return typeof clientId === 'string' ? clientId : '(not a client)';
 };
 
-/** Resolves when the socket is closed; cuts it off if the peer does not complete the close in time */
-const closed = (socket: WebSocket, graceMs: number): Promise<void> => {
-    if (socket.readyState === WebSocket.CLOSED) {
-        return Promise.resolve();
-    }
-    return new Promise((resolve) => {
-        const timer = setTimeout(() => socket.terminate(), graceMs);
-        socket.once('close', () => {
-            clearTimeout(timer);
-            resolve();
-        });
-    });
-};
+const closed = (socket: WebSocket): Promise<void> =>
+    socket.readyState === WebSocket.CLOSED ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));

@@ -2,13 +2,15 @@ import type WebSocket from 'ws';
 import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import type {MashroomSecurityUser} from '@mashroom/mashroom-security/type-definitions';
 import type {MashroomWebSocketClient} from '../../type-definitions';
+import type {BufferBudget} from '../buffer/BufferBudget';
 import {ClientBufferQueue} from '../buffer/ClientBufferQueue';
+import {BufferLostError} from '../buffer/ReconnectBufferStore';
 import type {ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
 import {isOpen, writeFrame} from './write-frame';
 
 /**
  * - open: connected, messages go to the socket
- * - resuming: reconnected, the buffered messages are being replayed; new messages queue behind them
+ * - resuming: reconnected, the buffered messages are being read and replayed; new messages queue behind them
  * - waiting: disconnected within the reconnect window, messages go to the reconnect buffer
  * - closed: gone for good
  */
@@ -23,17 +25,20 @@ export interface ClientHost {
     readonly reconnectTimeoutMs: number;
     /** Largest reconnect buffer of one client */
     readonly bufferMaxBytes: number;
+    /** What all reconnect buffers together may take */
+    readonly bufferBudget: BufferBudget;
     /** Backlog of unsent bytes beyond which a client is too slow */
     readonly maxUnsentBytes: number;
-    /** How long a closing socket may take before it is cut off */
-    readonly closeGraceMs: number;
     contextLogger(client: ServerClient): MashroomLogger;
-    /** Batch the writes to this socket until the end of the turn */
-    cork(socket: WebSocket): void;
+    /**
+     * Batch the writes to this socket until the end of the turn. True for the first write of the turn: only
+     * then is the socket's backlog what previous turns left unsent
+     */
+    cork(socket: WebSocket): boolean;
     /** The reconnect window of a waiting client has passed */
     reconnectWindowPassed(client: ServerClient): void;
-    /** The client's reconnect buffer overflowed: it can no longer resume in full */
-    bufferOverflowed(client: ServerClient): void;
+    /** The client's reconnect buffer overflowed or broke: it can no longer resume in full */
+    bufferUnusable(client: ServerClient, reason: Error): void;
 }
 
 /** A message accepted by sendMessage whose promise is still open */
@@ -42,6 +47,8 @@ type Pending = {
     readonly resolve: () => void;
     readonly reject: (error: Error) => void;
 };
+
+export type ResumeOutcome = 'resumed' | 'lost' | 'interrupted';
 
 export class ClientGoneError extends Error {
     constructor(clientId: string) {
@@ -59,7 +66,7 @@ export const setClientIdFrame = (clientId: string): string => JSON.stringify({ty
  *
  * Delivery: a message sent while connected is written to the socket and kept until the write has completed.
  * If the connection drops first, the messages still kept go into the reconnect buffer, in order, ahead
- * of everything sent later; without buffering their sends reject. Nothing accepted is silently lost.
+ * of everything sent later; without buffering their sends reject.
  */
 export class ServerClient implements MashroomWebSocketClient {
 
@@ -72,9 +79,12 @@ export class ServerClient implements MashroomWebSocketClient {
     #epoch = 0;
     #reconnectTimer: NodeJS.Timeout | null = null;
     #buffer: ClientBufferQueue | null = null;
-    // Written (or held back) while connected, write not yet completed; oldest first
-    #unconfirmed: Array<Pending> = [];
-    // Sent during a replay, to follow it
+    // Written (or held back) while connected, write not yet completed; oldest first. Created on first use:
+    // an idle client costs no array
+    #unconfirmed: Array<Pending> | null = null;
+    // Bytes held back because the socket is closing (nothing can be written any more)
+    #heldBytes = 0;
+    // Sent during a resume, to follow the replay
     #resumeQueue: Array<Pending> | null = null;
 
     constructor(
@@ -134,10 +144,12 @@ export class ServerClient implements MashroomWebSocketClient {
     }
 
     /**
-     * Take a waiting client over to a new socket: send its id again, replay the buffer in order, then the
-     * messages sent during the replay, and delete the buffer once the replay is written.
+     * Take a waiting client over to a new socket: read the buffer, and if it is complete send the client
+     * its id again, replay the buffer in order, then the messages sent meanwhile, and delete the buffer
+     * once the replay is written. 'lost': the buffer is not complete and nothing was sent; the caller
+     * gives this client up and serves the socket as a new client. 'interrupted': the socket went away.
      */
-    async resume(socket: WebSocket): Promise<void> {
+    async resume(socket: WebSocket): Promise<ResumeOutcome> {
         if (this.#state !== 'waiting') {
             throw new Error(`Cannot resume client ${this.clientId} in state ${this.#state}`);
         }
@@ -148,7 +160,6 @@ export class ServerClient implements MashroomWebSocketClient {
         const epoch = ++this.#epoch;
         const queue: Array<Pending> = [];
         this.#resumeQueue = queue;
-        socket.send(setClientIdFrame(this.clientId));
 
         const buffer = this.#buffer;
         let replay: Array<string> = [];
@@ -156,20 +167,25 @@ export class ServerClient implements MashroomWebSocketClient {
             try {
                 replay = await buffer.readAll();
             } catch (error) {
-                this.#host.contextLogger(this).error(`Reading the reconnect buffer of client ${this.clientId} failed; closing so that it retries`, error);
-                if (this.#epoch === epoch) {
-                    socket.close(1011, 'Reconnect buffer unavailable');
+                if (this.#epoch !== epoch) {
+                    return 'interrupted';
                 }
-                return;
+                if (error instanceof BufferLostError) {
+                    return 'lost';
+                }
+                this.#host.contextLogger(this).error(`Reading the reconnect buffer of client ${this.clientId} failed; closing so that it retries`, error);
+                socket.close(1011, 'Reconnect buffer unavailable');
+                return 'interrupted';
             }
         }
         if (this.#epoch !== epoch) {
             // Dropped again while reading: the buffer is untouched and the queue went into it
-            return;
+            return 'interrupted';
         }
+        this.#host.cork(socket);
+        socket.send(setClientIdFrame(this.clientId));
         // The replay is not kept as unconfirmed: until the buffer is deleted below, it is still in there
         let lastReplayWrite: Promise<void> = Promise.resolve();
-        this.#host.cork(socket);
         for (const data of replay) {
             lastReplayWrite = writeFrame(socket, data);
         }
@@ -184,18 +200,28 @@ export class ServerClient implements MashroomWebSocketClient {
                 await lastReplayWrite;
             } catch {
                 // The socket died during the replay; the buffer stays for the next attempt
-                return;
+                return 'interrupted';
             }
             if (this.#epoch === epoch) {
                 await buffer.remove();
             }
         }
+        return 'resumed';
     }
 
     /** Remove the client for good: close the socket (if any) with the given code, drop its buffer */
     close(code: number, reason: string): void {
+        const socket = this.release();
+        socket?.close(code, reason);
+    }
+
+    /**
+     * Remove the client for good but leave its socket open, for the caller to serve as a new client.
+     * Returns the socket.
+     */
+    release(): WebSocket | null {
         if (this.#state === 'closed') {
-            return;
+            return null;
         }
         const socket = this.#socket;
         this.#state = 'closed';
@@ -204,15 +230,8 @@ export class ServerClient implements MashroomWebSocketClient {
         this.alive = false;
         this.clearReconnectTimer();
         this.takeUndelivered().forEach((message) => message.reject(new ClientGoneError(this.clientId)));
-        if (socket) {
-            socket.close(code, reason);
-        }
         this.discardBuffer();
-    }
-
-    /** The reconnect window passed: forget the client and its buffer */
-    expire(): void {
-        this.close(1000, '');
+        return socket;
     }
 
     /** Resolves when every buffer operation asked for so far has finished */
@@ -223,45 +242,60 @@ export class ServerClient implements MashroomWebSocketClient {
     /** Write a message to the open socket, or hold it back if the socket is closing or the client too slow */
     private deliver(message: Pending): void {
         const socket = this.#socket;
-        this.#unconfirmed.push(message);
+        (this.#unconfirmed ??= []).push(message);
         if (!socket || !isOpen(socket)) {
-            // Closing: the close event will put it into the buffer (or reject it)
+            this.holdBack(socket, message);
             return;
         }
-        if (socket.bufferedAmount > this.#host.maxUnsentBytes) {
+        if (this.#host.cork(socket) && socket.bufferedAmount > this.#host.maxUnsentBytes) {
             this.closeAsTooSlow(socket);
+            this.holdBack(socket, message);
             return;
         }
-        this.#host.cork(socket);
         socket.send(message.data, (error) => {
             if (error) {
                 // The socket is going down; its close event puts the message into the buffer (or rejects it)
                 return;
             }
             const unconfirmed = this.#unconfirmed;
-            // Write callbacks come in write order, so this is nearly always the head
-            const index = unconfirmed[0] === message ? 0 : unconfirmed.indexOf(message);
-            if (index !== -1) {
-                unconfirmed.splice(index, 1);
+            if (unconfirmed) {
+                // Write callbacks come in write order, so this is nearly always the head
+                if (unconfirmed[0] === message) {
+                    unconfirmed.shift();
+                } else if (unconfirmed.includes(message)) {
+                    unconfirmed.splice(unconfirmed.indexOf(message), 1);
+                }
             }
             message.resolve();
         });
     }
 
+    /**
+     * The socket is closing: the close event will put the message into the buffer (or reject it). A peer
+     * that holds a closing connection open must not make us hold messages without bound either.
+     */
+    private holdBack(socket: WebSocket | null, message: Pending): void {
+        const before = this.#heldBytes;
+        this.#heldBytes += Buffer.byteLength(message.data);
+        // Once, when the bound is crossed
+        if (socket && before <= this.#host.maxUnsentBytes && this.#heldBytes > this.#host.maxUnsentBytes) {
+            this.#host.contextLogger(this).warn(`Client ${this.clientId} is closing but more than maxUnsentBytesPerClient (${this.#host.maxUnsentBytes}) is held for it: cutting it off`);
+            socket.terminate();
+        }
+    }
+
     /** A client that does not read must not make us hold its messages in memory without bound */
     private closeAsTooSlow(socket: WebSocket): void {
-        this.#host.contextLogger(this).warn(`Client ${this.clientId} has ${socket.bufferedAmount} bytes not yet sent, more than ${this.#host.maxUnsentBytes}: closing it as too slow (1013)`);
+        this.#host.contextLogger(this).warn(`Client ${this.clientId} has ${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${this.#host.maxUnsentBytes}): closing it as too slow (1013)`);
+        // ws cuts the connection off if the peer does not complete the close in time (closeTimeout)
         socket.close(CLOSE_TRY_AGAIN_LATER, 'Client too slow');
-        // A peer that does not read will not answer the close either
-        const cutOff = setTimeout(() => socket.terminate(), this.#host.closeGraceMs);
-        cutOff.unref();
-        socket.once('close', () => clearTimeout(cutOff));
     }
 
     /** The messages not delivered yet, oldest first; they are no longer kept here */
     private takeUndelivered(): Array<Pending> {
-        const undelivered = this.#unconfirmed;
-        this.#unconfirmed = [];
+        const undelivered = this.#unconfirmed ?? [];
+        this.#unconfirmed = null;
+        this.#heldBytes = 0;
         if (this.#resumeQueue) {
             undelivered.push(...this.#resumeQueue);
             this.#resumeQueue = null;
@@ -271,9 +305,9 @@ export class ServerClient implements MashroomWebSocketClient {
 
     private bufferQueue(store: ReconnectBufferStore): ClientBufferQueue {
         if (!this.#buffer) {
-            this.#buffer = new ClientBufferQueue(store, this.clientId, this.#host.bufferMaxBytes, () => {
-                // Deferred: the overflow is noticed inside an append, possibly while the client is changing state
-                process.nextTick(() => this.#host.bufferOverflowed(this));
+            this.#buffer = new ClientBufferQueue(store, this.clientId, this.#host.bufferMaxBytes, this.#host.bufferBudget, (reason) => {
+                // Deferred: noticed inside an append or read, possibly while the client is changing state
+                process.nextTick(() => this.#host.bufferUnusable(this, reason));
             });
         }
         return this.#buffer;

@@ -1,36 +1,14 @@
-const NOTHING = Symbol('nothing');
-
 /**
- * JSON.stringify with a memory of one: a message object sent to many clients in a row (a broadcast loop)
- * is serialised once. The memory lasts until the end of the current turn of the event loop, so an object
- * changed and sent again later is serialised again; a change between two sends within the same
- * synchronous loop is not seen (the clients of that loop all get the same message).
+ * JSON.stringify for sendMessage, with a TypeError for what has no JSON form (undefined, a function, a
+ * symbol) instead of sending "undefined".
+ *
+ * Deliberately no cache by object identity: a caller that changes an object and sends it again in the same
+ * loop (`message.n = i; sendMessage(client, message)`) must get what it sent, as with the original.
  */
-export class MessageSerializer {
-
-    private lastMessage: object | typeof NOTHING = NOTHING;
-    private lastData = '';
-    private readonly forget = (): void => {
-        this.lastMessage = NOTHING;
-        this.lastData = '';
-    };
-
-    /** Throws a TypeError for what has no JSON form (undefined, a function, a symbol) or cannot be serialised */
-    serialize(message: unknown): string {
-        if (message === this.lastMessage) {
-            return this.lastData;
-        }
-        const data: string | undefined = JSON.stringify(message);
-        if (typeof data !== 'string') {
-            throw new TypeError(`A message of type ${typeof message} cannot be sent as JSON`);
-        }
-        if (typeof message === 'object' && message !== null) {
-            if (this.lastMessage === NOTHING) {
-                process.nextTick(this.forget);
-            }
-            this.lastMessage = message;
-            this.lastData = data;
-        }
-        return data;
+export const serializeMessage = (message: unknown): string => {
+    const data: string | undefined = JSON.stringify(message);
+    if (typeof data !== 'string') {
+        throw new TypeError(`A message of type ${typeof message} cannot be sent as JSON`);
     }
-}
+    return data;
+};

@@ -19,11 +19,17 @@ export class TurnBatcher {
     private scheduled = false;
     private readonly endOfTurn = (): void => this.flush();
 
-    /** Call before writing to the socket */
-    cork(webSocket: WebSocket): void {
+    /**
+     * Call before writing to the socket. Returns true for the first write to it in this turn (and whenever
+     * it cannot tell): then what the socket still has to send was left over from earlier turns.
+     */
+    cork(webSocket: WebSocket): boolean {
         const socket = (webSocket as unknown as WebSocketInternals)._socket;
-        if (!socket || socket.writableCorked > 0 || socket.destroyed) {
-            return;
+        if (!socket || socket.destroyed) {
+            return true;
+        }
+        if (socket.writableCorked > 0) {
+            return false;
         }
         socket.cork();
         this.corked.push(socket);
@@ -31,6 +37,7 @@ export class TurnBatcher {
             this.scheduled = true;
             process.nextTick(this.endOfTurn);
         }
+        return true;
     }
 
     /** Uncork now (also at the end of every turn in which something was corked) */

@@ -16,11 +16,15 @@ export class WebSocketServerNotRunningError extends Error {
 
 /**
  * The service other plugins get as `pluginContext.services.websocket.service`. It delegates to the server
- * the webapp plugin runs; while none runs (during a reload) queries answer empty and changes fail.
+ * the webapp plugin runs; while none runs (during a reload) queries answer empty, changes fail, and
+ * basePath stays what it was (pages keep rendering the connect URL).
  */
 export class WebSocketService implements MashroomWebSocketService {
 
+    private lastBasePath: string | null;
+
     constructor(private readonly server: () => MashroomWebSocketServer | null) {
+        this.lastBasePath = server()?.basePath ?? null;
     }
 
     addMessageListener(matcher: MashroomWebSocketMatcher, listener: MashroomWebSocketMessageListener): void {
@@ -63,7 +67,14 @@ export class WebSocketService implements MashroomWebSocketService {
     }
 
     get basePath(): string {
-        return this.running().basePath;
+        const server = this.server();
+        if (server) {
+            this.lastBasePath = server.basePath;
+        }
+        if (this.lastBasePath === null) {
+            throw new WebSocketServerNotRunningError();
+        }
+        return this.lastBasePath;
     }
 
     private running(): MashroomWebSocketServer {

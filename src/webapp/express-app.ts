@@ -11,8 +11,13 @@ export const PUBLIC_FOLDER = resolve(__dirname, '../../public');
 export const createExpressApp = (): Application => {
     const app = express();
     app.disable('x-powered-by');
+    // The page loads its script relative to its own URL: /test/ would point it (and the connection) elsewhere
+    app.enable('strict routing');
 
     app.get('/', (request, response) => {
+        response.redirect(`${request.baseUrl}/test`);
+    });
+    app.get('/test/', (request, response) => {
         response.redirect(`${request.baseUrl}/test`);
     });
     app.get('/test', (request, response) => {

@@ -39,6 +39,7 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         maxMessageSizeBytes: config.maxMessageSizeBytes,
         maxUnsentBytesPerClient: config.maxUnsentBytesPerClient,
         reconnectBufferMaxBytes: config.reconnectMessageBufferMaxBytes,
+        reconnectBufferMaxTotalBytes: config.reconnectMessageBufferMaxTotalBytes,
         reconnectTimeoutMs: config.reconnectTimeoutSec * 1000,
         keepAliveIntervalMs: config.enableKeepAlive ? config.keepAliveIntervalSec * 1000 : null,
         pingIntervalMs: PING_INTERVAL_MS,
@@ -54,6 +55,9 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
     });
 
     if (config.reconnectMessageBufferFolder) {
+        if (config.maxUnsentBytesPerClient >= config.reconnectMessageBufferMaxBytes) {
+            logger.warn(`maxUnsentBytesPerClient (${config.maxUnsentBytesPerClient}) is not below reconnectMessageBufferMaxBytes (${config.reconnectMessageBufferMaxBytes}): a client closed as too slow will not fit into its reconnect buffer and cannot resume`);
+        }
         const store = await openBufferStore(resolve(serverConfig.serverRootFolder, config.reconnectMessageBufferFolder), logger);
         if (store) {
             server.useBufferStore(store);

@@ -11,6 +11,7 @@ import type {MashroomWebSocketServer, UpgradeOutcome} from '../server/MashroomWe
 import {authenticate} from './authenticate';
 import {refuseUpgrade} from './http-refusal';
 import {isOriginAllowed} from './origin-check';
+import {RefusalLog} from './refusal-log';
 
 const TIMED_OUT = Symbol('timed out');
 
@@ -37,6 +38,8 @@ export const createUpgradeHandler = (
     config: WebAppConfig,
     contextHolder: MashroomPluginContextHolder,
 ): MashroomHttpUpgradeHandler => {
+    const refusals = new RefusalLog();
+
     const handle = async (request: IncomingMessageWithContext, socket: Duplex, head: Buffer): Promise<void> => {
         if (!request.pluginContext) {
             // Mashroom always provides it; a hand-wired server may not
@@ -46,20 +49,20 @@ export const createUpgradeHandler = (
 
         const target = parseConnectTarget(request.url, config.path);
         if (isConnectTargetError(target)) {
-            logger.warn(`Refusing WebSocket upgrade of ${preview(request.url ?? '')}: ${target.reason}`);
+            refusals.log(logger, 'warn', `url-${target.status}`, `Refusing WebSocket upgrade of ${preview(request.url ?? '')}: ${target.reason}`);
             refuseUpgrade(socket, target.status, target.reason);
             return;
         }
         if (!isOriginAllowed(request.headers, config.allowedOrigins)) {
-            logger.warn(`Refusing WebSocket upgrade of ${preview(request.url ?? '')} from origin ${preview(String(request.headers.origin))}: not the server's own origin nor one of allowedOrigins`);
+            refusals.log(logger, 'warn', 'origin', `Refusing WebSocket upgrade of ${preview(request.url ?? '')} from origin ${preview(String(request.headers.origin))}: not the server's own origin nor one of allowedOrigins`);
             refuseUpgrade(socket, 403, 'Origin not allowed');
             return;
         }
         if (target.rejectedClientId !== null) {
-            logger.warn(`Ignoring clientId '${preview(target.rejectedClientId)}': not an id this server issues`);
+            refusals.log(logger, 'warn', 'client-id', `Ignoring clientId '${preview(target.rejectedClientId)}': not an id this server issues`);
         }
-        if (!target.requestedClientId && !server.hasCapacity()) {
-            logger.warn(`Refusing WebSocket upgrade: ${REFUSALS[server.stopped ? 'stopped' : 'full'](config)}`);
+        if (!server.mayAdmit(target.requestedClientId)) {
+            refusals.log(logger, 'warn', 'capacity', `Refusing WebSocket upgrade: ${REFUSALS[server.stopped ? 'stopped' : 'full'](config)}`);
             refuseUpgrade(socket, 503);
             return;
         }
@@ -70,17 +73,17 @@ export const createUpgradeHandler = (
             return;
         }
         if (user === TIMED_OUT) {
-            logger.error(`Refusing WebSocket upgrade of ${preview(request.url ?? '')}: the authentication took longer than upgradeTimeoutSec (${config.upgradeTimeoutSec}s)`);
+            refusals.log(logger, 'error', 'timeout', `Refusing WebSocket upgrade of ${preview(request.url ?? '')}: the authentication took longer than upgradeTimeoutSec (${config.upgradeTimeoutSec}s)`);
             refuseUpgrade(socket, 503, 'Authentication timed out');
             return;
         }
         if (!user) {
-            logger.warn(`Refusing WebSocket upgrade of ${preview(request.url ?? '')}: not authenticated`);
+            refusals.log(logger, 'warn', 'anonymous', `Refusing WebSocket upgrade of ${preview(request.url ?? '')}: not authenticated`);
             refuseUpgrade(socket, 403, 'Authentication required');
             return;
         }
         if (!hasRequiredRole(user.roles, config.restrictToRoles)) {
-            logger.warn(`Refusing WebSocket upgrade of user ${user.username}: none of the roles ${config.restrictToRoles?.join(', ')}`);
+            refusals.log(logger, 'warn', 'role', `Refusing WebSocket upgrade of user ${user.username}: none of the roles ${config.restrictToRoles?.join(', ')}`);
             refuseUpgrade(socket, 403, 'Missing required role');
             return;
         }
@@ -94,7 +97,7 @@ export const createUpgradeHandler = (
         });
         if (outcome !== 'upgraded') {
             socket.on('error', onEarlySocketError);
-            logger.warn(`Refusing WebSocket upgrade of user ${user.username}: ${REFUSALS[outcome](config)}`);
+            refusals.log(logger, 'warn', outcome, `Refusing WebSocket upgrade of user ${user.username}: ${REFUSALS[outcome](config)}`);
             refuseUpgrade(socket, 503);
         }
     };

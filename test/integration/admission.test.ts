@@ -85,6 +85,14 @@ describe('who gets in: authentication, roles, URL and capacity', () => {
         expect(server.service.getClientsOnPath('/chat?x=1&y=2')).toEqual([]);
     });
 
+    it('refuses a resume attempt with any clientId before authenticating it when full', async () => {
+        server = await startTestServer({config: {maxConnections: 1}});
+        await connect('/websocket/x', 'alice');
+        const callsBefore = server.context.sessionMiddlewareCalls;
+        await expect(refusedStatus(`${server.wsOrigin}/websocket/x?clientId=6f1c2f0e-8c6d-4b8e-9a35-2a4f7f5f1b11`, null)).resolves.toBe(503);
+        expect(server.context.sessionMiddlewareCalls).toBe(callsBefore);
+    });
+
     it('answers 404 to an upgrade that only shares a prefix with the base path', async () => {
         server = await startTestServer();
         await expect(refusedStatus(`${server.wsOrigin}/websocketfoo`, 'alice')).resolves.toBe(404);
@@ -94,7 +102,8 @@ describe('who gets in: authentication, roles, URL and capacity', () => {
         server = await startTestServer();
         await expect(refusedStatus(`${server.wsOrigin}/websocket/a%zz`, 'alice')).resolves.toBe(400);
         await expect(refusedStatus(`${server.wsOrigin}/websocket/a?clientId=%E0%A4%A`, 'alice')).resolves.toBe(400);
-        expect(server.context.log.find('warn', 'Malformed request URL')).toHaveLength(2);
+        // One line per kind of refusal and ten seconds: a client cannot flood the log
+        expect(server.context.log.find('warn', 'Malformed request URL')).toHaveLength(1);
     });
 
     it('never admits more than maxConnections clients, also when upgrades race, and answers 503', async () => {
@@ -105,7 +114,7 @@ describe('who gets in: authentication, roles, URL and capacity', () => {
         expect(admitted).toHaveLength(3);
         expect(refused.map((attempt) => (attempt.reason as Error).message)).toEqual(Array(3).fill('Upgrade refused with HTTP 503'));
         expect(server.service.getClientCount()).toBe(3);
-        expect(server.context.log.find('warn', 'maxConnections (3) reached').length).toBe(3);
+        expect(server.context.log.find('warn', 'maxConnections (3) reached')).toHaveLength(1);
 
         // A slot that becomes free is available again
         await clients[0].close();

@@ -9,7 +9,9 @@ import {refusedStatus, TestClient} from '../helpers/test-client';
 import {sessionCookie} from '../helpers/test-plugin-context';
 import type {UserKey} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
+import WebSocket from 'ws';
 import type {MashroomWebSocketClient} from '../../type-definitions';
+import type {ServerClient} from '../../src/server/ServerClient';
 
 const rawSocket = (client: TestClient): Socket => (client.socket as unknown as {_socket: Socket})._socket;
 
@@ -139,51 +141,97 @@ describe('hardening', () => {
     describe('slow consumers and undelivered messages', () => {
         const MESSAGE = 'm'.repeat(4096);
 
-        it('closes a client that does not read once its backlog passes maxUnsentBytesPerClient', async () => {
-            server = await startTestServer({config: {maxUnsentBytesPerClient: 256 * 1024}});
+        /** Sends to the client in turns of 25 messages, as a stream would, until it is closed or `total` are sent */
+        const stream = async (target: MashroomWebSocketClient, total: number, onSettled: (n: number, delivered: boolean, alive: boolean) => void) => {
+            const sends: Array<Promise<void>> = [];
+            for (let n = 0; n < total && server.service.getClientsOnPath('/h').includes(target) && target.alive; n++) {
+                sends.push(server.service.sendMessage(target, {n, MESSAGE}).then(
+                    () => onSettled(n, true, target.alive),
+                    () => onSettled(n, false, target.alive)));
+                if (n % 25 === 24) {
+                    await new Promise(setImmediate);
+                }
+            }
+            await Promise.all(sends);
+            return sends.length;
+        };
+
+        it('closes a client that does not read once its backlog passes maxUnsentBytesPerClient (default 256 KiB)', async () => {
+            server = await startTestServer();
             const disconnected: Array<string> = [];
             server.service.addDisconnectListener((client) => {
                 disconnected.push(client.clientId);
             });
             const {client, clientId} = await connect('alice');
             rawSocket(client).pause();
-            const target = onServer(clientId);
-            const sends = Array.from({length: 3000}, (_, n) => server.service.sendMessage(target, {n, MESSAGE}));
-            const outcomes = await Promise.allSettled(sends);
-            expect(server.context.log.find('warn', 'closing it as too slow (1013)')).toHaveLength(1);
+            const outcomes: Array<boolean> = [];
+            const sent = await stream(onServer(clientId), 20_000, (n, delivered) => {
+                outcomes[n] = delivered;
+            });
+            expect(sent).toBeLessThan(20_000);
+            expect(server.context.log.find('warn', 'more than maxUnsentBytesPerClient (262144): closing it as too slow (1013)')).toHaveLength(1);
+            await waitFor(() => disconnected.length === 1, 'the client to be removed');
             expect(disconnected).toEqual([clientId]);
-            // Without buffering, what could not be written is refused, not dropped silently
-            const refused = outcomes.filter((outcome) => outcome.status === 'rejected');
-            expect(refused.length).toBeGreaterThan(0);
-            expect(outcomes.slice(outcomes.length - refused.length).every((outcome) => outcome.status === 'rejected')).toBe(true);
-        }, 15_000);
+            // Without buffering, what could not be written is refused, not dropped silently: a suffix of the sends
+            const firstRefused = outcomes.indexOf(false);
+            expect(firstRefused).toBeGreaterThan(0);
+            expect(outcomes.slice(firstRefused).every((delivered) => !delivered)).toBe(true);
+        }, 20_000);
 
-        it('with buffering, a too slow client resumes with every message that was not written, in order', async () => {
-            server = await startTestServer({config: {
-                maxUnsentBytesPerClient: 256 * 1024, reconnectMessageBufferFolder: 'buffer', reconnectMessageBufferMaxBytes: 64 * 1024 * 1024,
-            }});
+        it('does not take a burst within one turn for slowness', async () => {
+            server = await startTestServer();
+            const {client, clientId} = await connect('alice');
+            const target = onServer(clientId);
+            // 2 MiB in one synchronous loop, far more than maxUnsentBytesPerClient, to a client that reads
+            const sends = Array.from({length: 512}, (_, n) => server.service.sendMessage(target, {n, MESSAGE}));
+            await Promise.all(sends);
+            for (let n = 0; n < 512; n++) {
+                expect((await client.nextJson() as {n: number}).n).toBe(n);
+            }
+            expect(server.context.log.find('warn', 'too slow')).toEqual([]);
+        });
+
+        it('with buffering (defaults), a too slow client resumes with every message that was not written, in order', async () => {
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
             const {client, clientId} = await connect('alice');
             rawSocket(client).pause();
             const target = onServer(clientId);
-            const resolvedAfterDrop = new Set<number>();
-            const sends = Array.from({length: 3000}, (_, n) => server.service.sendMessage(target, {n, MESSAGE}).then(() => {
-                if (!target.alive) {
-                    resolvedAfterDrop.add(n);
+            const bufferedAfterDrop = new Set<number>();
+            const sent = await stream(target, 20_000, (n, delivered, alive) => {
+                expect(delivered).toBe(true);
+                if (!alive) {
+                    bufferedAfterDrop.add(n);
                 }
-            }));
-            await Promise.all(sends);
-            expect(resolvedAfterDrop.size).toBeGreaterThan(0);
+            });
+            expect(server.context.log.find('warn', 'closing it as too slow (1013)')).toHaveLength(1);
+            expect(bufferedAfterDrop.size).toBeGreaterThan(0);
 
             const resumed = await connect('alice', `/h?clientId=${clientId}`);
             expect(resumed.clientId).toBe(clientId);
             const replay: Array<number> = [];
-            while (replay[replay.length - 1] !== 2999) {
+            while (replay[replay.length - 1] !== sent - 1) {
                 replay.push((await resumed.client.nextJson() as {n: number}).n);
             }
             // In order, without gaps, and everything that only went to the buffer is there
             replay.forEach((n, index) => expect(n).toBe(replay[0] + index));
-            expect(Math.min(...resolvedAfterDrop)).toBeGreaterThanOrEqual(replay[0]);
+            expect(Math.min(...bufferedAfterDrop)).toBeGreaterThanOrEqual(replay[0]);
         }, 20_000);
+
+        it('does not hold messages without bound for a peer that closes but does not read', async () => {
+            server = await startTestServer();
+            const {client, clientId} = await connect('alice');
+            const target = onServer(clientId);
+            // A masked close frame (1000), then nothing is read any more
+            rawSocket(client).write(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]));
+            rawSocket(client).pause();
+            await waitFor(() => (target as ServerClient).socket?.readyState === WebSocket.CLOSING, 'the server to answer the close');
+            const outcomes = await Promise.allSettled(Array.from({length: 200}, (_, n) => server.service.sendMessage(target, {n, MESSAGE})));
+            // Cut off as soon as more than maxUnsentBytesPerClient is held, not only when the close times out
+            expect(server.context.log.find('warn', 'is closing but more than maxUnsentBytesPerClient (262144) is held for it')).toHaveLength(1);
+            // Everything held is refused (no buffering)
+            expect(outcomes.every((outcome) => outcome.status === 'rejected')).toBe(true);
+            expect(server.service.getClientCount()).toBe(0);
+        });
     });
 
     describe('bounded reconnect buffer', () => {
@@ -197,9 +245,13 @@ describe('hardening', () => {
             const target = onServer(clientId);
             await client.drop();
             await waitFor(() => !target.alive, 'the drop to be noticed');
-            const outcomes = await Promise.allSettled(Array.from({length: 10}, (_, n) => server.service.sendMessage(target, {n, text: 'x'.repeat(180)})));
-            expect(outcomes.slice(0, 4).every((outcome) => outcome.status === 'fulfilled')).toBe(true);
-            expect(outcomes.slice(5).every((outcome) => outcome.status === 'rejected')).toBe(true);
+            const message = (n: number) => ({n, text: 'x'.repeat(180)});
+            // Four messages of about 200 bytes fit into 1000 bytes, the fifth does not
+            await Promise.all([0, 1, 2, 3].map((n) => server.service.sendMessage(target, message(n))));
+            const outcomes = await Promise.allSettled([4, 5, 6].map((n) => server.service.sendMessage(target, message(n))));
+            outcomes.forEach((outcome) => expect(outcome).toEqual({status: 'rejected', reason: expect.objectContaining({
+                message: expect.stringContaining('would exceed reconnectMessageBufferMaxBytes (1000)'),
+            })}));
             await waitFor(() => disconnected.length === 1, 'the client to be given up');
             expect(server.context.log.find('warn', 'cannot resume in full')).toHaveLength(1);
             await waitFor(() => !existsSync(join(server.rootFolder, 'buffer', `${clientId}.ndjson`)), 'the file to be removed');
@@ -219,9 +271,91 @@ describe('hardening', () => {
             await client.drop();
             await waitFor(() => !target.alive, 'the drop to be noticed');
             await server.service.sendMessage(target, {kept: true});
-            expect(await readdir(join(server.rootFolder, 'buffer'))).toEqual([`${clientId}.ndjson`]);
+            expect((await readdir(join(server.rootFolder, 'buffer'))).filter((file) => file.endsWith('.ndjson'))).toEqual([`${clientId}.ndjson`]);
             const resumed = await connect('alice', `/h?clientId=${clientId}`);
             expect(await resumed.client.nextJson()).toEqual({kept: true});
+        });
+    });
+
+    describe('buffers lost or shared', () => {
+        it('does not replay part of a buffer: a buffer deleted while the client waits makes the resume start afresh', async () => {
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+            const disconnected: Array<string> = [];
+            server.service.addDisconnectListener((client) => {
+                disconnected.push(client.clientId);
+            });
+            const {client, clientId} = await connect('alice');
+            const target = onServer(clientId);
+            await client.drop();
+            await waitFor(() => !target.alive, 'the drop to be noticed');
+            await server.service.sendMessage(target, {n: 1});
+            await server.service.sendMessage(target, {n: 2});
+            await rm(join(server.rootFolder, 'buffer'), {recursive: true});
+
+            const resumed = await connect('alice', `/h?clientId=${clientId}`);
+            expect(resumed.clientId).not.toBe(clientId);
+            expect(disconnected).toEqual([clientId]);
+            expect(server.context.log.find('warn', `The reconnect buffer of client ${clientId} is incomplete`)).toHaveLength(1);
+            const [fresh] = server.service.getClientsOfUser('alice');
+            await server.service.sendMessage(fresh, {marker: true});
+            expect(await resumed.client.nextJson()).toEqual({marker: true});
+        });
+
+        it('gives a client up when its buffer is deleted and more messages come (no gap)', async () => {
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+            const {client, clientId} = await connect('alice');
+            const target = onServer(clientId);
+            await client.drop();
+            await waitFor(() => !target.alive, 'the drop to be noticed');
+            await server.service.sendMessage(target, {n: 1});
+            await rm(join(server.rootFolder, 'buffer', `${clientId}.ndjson`));
+            await expect(server.service.sendMessage(target, {n: 2})).rejects.toThrow('was lost');
+            await waitFor(() => server.service.getClientCount() === 0, 'the client to be given up');
+        });
+
+        it('bounds all buffers together by reconnectMessageBufferMaxTotalBytes', async () => {
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer', reconnectMessageBufferMaxTotalBytes: 1000}});
+            const first = await connect('alice');
+            const second = await connect('bob');
+            const [a, b] = [onServer(first.clientId), onServer(second.clientId)];
+            await Promise.all([first.client.drop(), second.client.drop()]);
+            await waitFor(() => !a.alive && !b.alive, 'the drops to be noticed');
+            await server.service.sendMessage(a, {text: 'x'.repeat(600)});
+            await expect(server.service.sendMessage(b, {text: 'y'.repeat(600)})).rejects.toThrow('the total of all buffers (1000 bytes)');
+            await waitFor(() => server.service.getClientCount() === 1, 'the second client to be given up');
+            // Giving a client up returns its share
+            const resumed = await connect('alice', `/h?clientId=${first.clientId}`);
+            expect(await resumed.client.nextJson()).toEqual({text: 'x'.repeat(600)});
+        });
+
+        it('refuses a buffer folder that another running server process uses, and leaves its files alone', async () => {
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+            const {writeFile: write} = await import('fs/promises');
+            const folder = join(server.rootFolder, 'buffer');
+            // Another process of this host holds the lock: pid 1 always runs
+            await write(join(folder, '.owner.json'), JSON.stringify({pid: 1, hostname: (await import('os')).hostname(), token: 'other'}));
+            await write(join(folder, '00000000-0000-4000-8000-000000000000.ndjson'), '"theirs"\n');
+            const second = await startTestServer({config: {reconnectMessageBufferFolder: folder}});
+            try {
+                expect(second.context.log.find('error', 'Reconnect message buffering is off')).toHaveLength(1);
+                expect(second.server.bufferingEnabled).toBe(false);
+                expect((await readdir(folder)).sort()).toEqual(['.owner.json', '00000000-0000-4000-8000-000000000000.ndjson']);
+            } finally {
+                await second.stop();
+            }
+        });
+
+        it('takes over the lock of a process that is gone, and releases its own at unload', async () => {
+            const {mkdtemp, writeFile: write} = await import('fs/promises');
+            const {tmpdir, hostname} = await import('os');
+            const folder = await mkdtemp(join(tmpdir(), 'mashroom-websocket-lock-'));
+            // A pid that does not run
+            await write(join(folder, '.owner.json'), JSON.stringify({pid: 2 ** 22 + 1, hostname: hostname(), token: 'dead'}));
+            server = await startTestServer({config: {reconnectMessageBufferFolder: folder}});
+            expect(server.server.bufferingEnabled).toBe(true);
+            await server.unloadPlugins();
+            expect(await readdir(folder)).toEqual([]);
+            await rm(folder, {recursive: true, force: true});
         });
     });
 

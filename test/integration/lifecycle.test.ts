@@ -127,6 +127,7 @@ describe('closing clients, unloading the plugins, metrics', () => {
             expect((await bob.closed).code).toBe(1001);
             expect(disconnected).toHaveLength(3);
             expect(server.service.getClientCount()).toBe(0);
+            // Nothing left, the lock included
             expect(await readdir(join(server.rootFolder, 'buffer'))).toEqual([]);
             await expect(refusedStatus(`${server.wsOrigin}/websocket/life`, 'alice')).resolves.toBe(503);
         });

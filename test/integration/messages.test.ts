@@ -127,6 +127,18 @@ describe('messages from and to clients', () => {
             expect(await client.next()).toBe('42');
         });
 
+        it('sends what an object is at the time of each call, also when it is changed and sent again in one loop', async () => {
+            const [alice] = server.service.getClientsOfUser('alice');
+            const message = {n: 0};
+            const sends: Array<Promise<void>> = [];
+            for (let n = 1; n <= 3; n++) {
+                message.n = n;
+                sends.push(server.service.sendMessage(alice, message));
+            }
+            await Promise.all(sends);
+            expect([await client.nextJson(), await client.nextJson(), await client.nextJson()]).toEqual([{n: 1}, {n: 2}, {n: 3}]);
+        });
+
         it('keeps the order of messages sent in a row', async () => {
             const [alice] = server.service.getClientsOfUser('alice');
             await Promise.all(Array.from({length: 200}, (_, n) => server.service.sendMessage(alice, {n})));

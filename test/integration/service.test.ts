@@ -51,6 +51,15 @@ describe('the service and the server it shares with the webapp', () => {
         await expect(servicesBootstrap('Mashroom WebSocket Services', {}, context)).rejects.toThrow('The WebSocket server is not running');
     });
 
+    it('keeps answering basePath while the server is away, as during a reload', async () => {
+        server = await startTestServer();
+        let running: typeof server.server | null = server.server;
+        const service = new WebSocketService(() => running);
+        running = null;
+        expect(service.basePath).toBe('/websocket');
+        expect(() => new WebSocketService(() => null).basePath).toThrow('not running');
+    });
+
     it('answers queries empty and rejects sends while no server runs', async () => {
         server = await startTestServer();
         const detached = new WebSocketService(() => null);

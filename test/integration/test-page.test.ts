@@ -35,8 +35,8 @@ describe('test page and its greeting', () => {
         }
     });
 
-    it('redirects the base path to the test page', async () => {
-        for (const path of ['/websocket', '/websocket/']) {
+    it('redirects the base path, and the page with a trailing slash (where its script would not load), to the test page', async () => {
+        for (const path of ['/websocket', '/websocket/', '/websocket/test/']) {
             const response = await fetch(`${server.httpOrigin}${path}`, {redirect: 'manual'});
             expect(response.status).toBe(302);
             expect(response.headers.get('location')).toBe('/websocket/test');

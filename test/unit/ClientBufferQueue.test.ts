@@ -1,4 +1,6 @@
+import {BufferBudget} from '../../src/buffer/BufferBudget';
 import {ClientBufferQueue} from '../../src/buffer/ClientBufferQueue';
+import {BufferLostError} from '../../src/buffer/ReconnectBufferStore';
 import type {ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
 
 /** An in-memory store whose operations finish only when the test says so, and that records each call */
@@ -9,8 +11,8 @@ class ControlledStore implements ReconnectBufferStore {
     private readonly gates: Array<() => void> = [];
     failNextAppend = false;
 
-    append(clientId: string, messages: ReadonlyArray<string>): Promise<void> {
-        this.calls.push(`append ${messages.join(',')}`);
+    append(clientId: string, messages: ReadonlyArray<string>, continuing: boolean): Promise<void> {
+        this.calls.push(`append ${messages.join(',')}${continuing ? ' (continuing)' : ''}`);
         return this.gate(() => {
             if (this.failNextAppend) {
                 this.failNextAppend = false;
@@ -36,6 +38,10 @@ class ControlledStore implements ReconnectBufferStore {
         this.content.length = 0;
     }
 
+    async close(): Promise<void> {
+        // nothing held
+    }
+
     /** Let the oldest pending operation finish */
     async release(): Promise<void> {
         while (this.gates.length === 0) {
@@ -59,55 +65,114 @@ class ControlledStore implements ReconnectBufferStore {
 }
 
 describe('ClientBufferQueue', () => {
+    let store: ControlledStore;
+    let budget: BufferBudget;
+    let unusable: Array<string>;
+    const queue = (maxBytes = 1_000_000) => new ClientBufferQueue(store, 'id', maxBytes, budget, (reason) => unusable.push(reason.message));
+
+    beforeEach(() => {
+        store = new ControlledStore();
+        budget = new BufferBudget(1_000_000);
+        unusable = [];
+    });
+
     it('merges appends made while the store is busy into one store call, keeping the order', async () => {
-        const store = new ControlledStore();
-        const queue = new ClientBufferQueue(store, 'id', 1_000_000, () => undefined);
-        const done = [queue.append('1')];
+        const buffer = queue();
+        const done = [buffer.append('1')];
         await new Promise(setImmediate);
-        done.push(queue.append('2'), queue.append('3'), queue.append('4'));
+        done.push(buffer.append('2'), buffer.append('3'), buffer.append('4'));
         await store.release();
         await store.release();
         await Promise.all(done);
-        expect(store.calls).toEqual(['append 1', 'append 2,3,4']);
+        expect(store.calls).toEqual(['append 1', 'append 2,3,4 (continuing)']);
         expect(store.content).toEqual(['1', '2', '3', '4']);
     });
 
     it('never lets an append overtake a read or remove asked for earlier', async () => {
-        const store = new ControlledStore();
-        const queue = new ClientBufferQueue(store, 'id', 1_000_000, () => undefined);
-        const first = queue.append('a');
-        const read = queue.readAll();
-        const later = queue.append('b');
-        const removed = queue.remove();
-        const last = queue.append('c');
+        const buffer = queue();
+        const first = buffer.append('a');
+        const read = buffer.readAll();
+        const later = buffer.append('b');
+        const removed = buffer.remove();
+        const last = buffer.append('c');
         for (let i = 0; i < 5; i++) {
             await store.release();
         }
         await Promise.all([first, later, removed, last]);
         expect(await read).toEqual(['a']);
-        expect(store.calls).toEqual(['append a', 'readAll', 'append b', 'remove', 'append c']);
+        expect(store.calls).toEqual(['append a', 'readAll', 'append b (continuing)', 'remove', 'append c']);
         expect(store.content).toEqual(['c']);
     });
 
-    it('rejects the appends of a failed batch and carries on with the next', async () => {
-        const store = new ControlledStore();
-        const queue = new ClientBufferQueue(store, 'id', 1_000_000, () => undefined);
+    it('makes the buffer unusable when the store fails an append: no gap, every later append refused', async () => {
+        const buffer = queue();
         store.failNextAppend = true;
-        const failed = queue.append('x');
+        const failed = buffer.append('x');
         await store.release();
         await expect(failed).rejects.toThrow('disk full');
-        const next = queue.append('y');
+        await expect(buffer.append('y')).rejects.toThrow('disk full');
+        expect(unusable).toEqual(['disk full']);
+        expect(store.content).toEqual([]);
+    });
+
+    it('finds a buffer shorter than what was stored, and reports it lost', async () => {
+        const buffer = queue();
+        const stored = buffer.append('1');
         await store.release();
-        await expect(next).resolves.toBeUndefined();
-        expect(store.content).toEqual(['y']);
+        await stored;
+        store.content.length = 0;
+        const read = buffer.readAll();
+        await store.release();
+        await expect(read).rejects.toThrow(BufferLostError);
+        expect(unusable).toEqual([expect.stringContaining('1 message(s) stored, 0 found')]);
+    });
+
+    it('refuses the append that would pass maxBytes and every later one, reporting it once', async () => {
+        // Each message takes its length plus a newline
+        const buffer = queue(10);
+        const first = buffer.append('1234');
+        await expect(buffer.append('1234567')).rejects.toThrow('would exceed reconnectMessageBufferMaxBytes (10)');
+        await expect(buffer.append('')).rejects.toThrow('would exceed');
+        expect(unusable).toHaveLength(1);
+        // The pending batch belongs to a buffer that can no longer be resumed in full: not even written
+        await expect(first).rejects.toThrow('would exceed');
+        expect(store.calls).toEqual([]);
+    });
+
+    it('starts afresh after a remove, returning its bytes to the budget', async () => {
+        budget = new BufferBudget(10);
+        const buffer = queue(10);
+        const first = buffer.append('123456789');
+        await store.release();
+        await first;
+        expect(budget.usedBytes).toBe(10);
+        const removed = buffer.remove();
+        await store.release();
+        await removed;
+        expect(budget.usedBytes).toBe(0);
+        const again = buffer.append('123456789');
+        await store.release();
+        await expect(again).resolves.toBeUndefined();
+    });
+
+    it('counts bytes, not characters', async () => {
+        await expect(queue(8).append('üüüü')).rejects.toThrow('would exceed');
+    });
+
+    it('refuses what does not fit into the budget of all buffers', async () => {
+        budget = new BufferBudget(8);
+        const other = new ClientBufferQueue(store, 'other', 100, budget, () => undefined);
+        const stored = other.append('1234');
+        await expect(queue(100).append('1234')).rejects.toThrow('the total of all buffers (8 bytes)');
+        await store.release();
+        await stored;
     });
 
     it('settles after everything asked for so far', async () => {
-        const store = new ControlledStore();
-        const queue = new ClientBufferQueue(store, 'id', 1_000_000, () => undefined);
-        queue.append('1').catch(() => undefined);
+        const buffer = queue();
+        buffer.append('1').catch(() => undefined);
         let settled = false;
-        const settling = queue.settled().then(() => {
+        const settling = buffer.settled().then(() => {
             settled = true;
         });
         await new Promise(setImmediate);
@@ -115,34 +180,5 @@ describe('ClientBufferQueue', () => {
         await store.release();
         await settling;
         expect(settled).toBe(true);
-    });
-
-    it('refuses the append that would pass maxBytes and every later one, reporting the overflow once', async () => {
-        const store = new ControlledStore();
-        let overflows = 0;
-        // Each message takes its length plus a newline
-        const queue = new ClientBufferQueue(store, 'id', 10, () => overflows++);
-        const first = queue.append('1234');
-        const second = queue.append('1234');
-        await expect(queue.append('x')).rejects.toThrow('would exceed 10 bytes');
-        await expect(queue.append('')).rejects.toThrow('would exceed 10 bytes');
-        expect(overflows).toBe(1);
-        await store.release();
-        await Promise.all([first, second]);
-        expect(store.content).toEqual(['1234', '1234']);
-
-        // Removing the buffer starts the count afresh
-        const removed = queue.remove();
-        await store.release();
-        await removed;
-        const after = queue.append('123456789');
-        await store.release();
-        await expect(after).resolves.toBeUndefined();
-    });
-
-    it('counts bytes, not characters', async () => {
-        const store = new ControlledStore();
-        const queue = new ClientBufferQueue(store, 'id', 8, () => undefined);
-        await expect(queue.append('üüüü')).rejects.toThrow('would exceed');
     });
 });

@@ -1,13 +1,24 @@
 import {existsSync} from 'fs';
-import {mkdtemp, readdir, rm, writeFile} from 'fs/promises';
-import {tmpdir} from 'os';
+import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'fs/promises';
+import {hostname, tmpdir} from 'os';
 import {join} from 'path';
 import {FileReconnectBufferStore} from '../../src/buffer/FileReconnectBufferStore';
+import {FolderInUseError} from '../../src/buffer/folder-lock';
+import {BufferLostError} from '../../src/buffer/ReconnectBufferStore';
 import {newClientId} from '../../src/server/client-id';
+
+const LOCK = '.owner.json';
 
 describe('FileReconnectBufferStore', () => {
     let root: string;
     let folder: string;
+    const opened: Array<FileReconnectBufferStore> = [];
+    const open = async (at = folder): Promise<FileReconnectBufferStore> => {
+        const store = await FileReconnectBufferStore.open(at);
+        opened.push(store);
+        return store;
+    };
+    const files = async (): Promise<Array<string>> => (await readdir(folder)).filter((name) => name !== LOCK).sort();
 
     beforeEach(async () => {
         root = await mkdtemp(join(tmpdir(), 'mashroom-websocket-store-'));
@@ -15,71 +26,120 @@ describe('FileReconnectBufferStore', () => {
     });
 
     afterEach(async () => {
+        await Promise.all(opened.splice(0).map((store) => store.close()));
         await rm(root, {recursive: true, force: true});
     });
 
     it('creates its folder, including missing parents', async () => {
-        await FileReconnectBufferStore.open(folder);
+        await open();
         expect(existsSync(folder)).toBe(true);
     });
 
     it('fails to open where no folder can be created', async () => {
         const file = join(root, 'file');
         await writeFile(file, '');
-        await expect(FileReconnectBufferStore.open(join(file, 'sub'))).rejects.toThrow();
+        await expect(open(join(file, 'sub'))).rejects.toThrow();
     });
 
     it('appends in order and reads everything back, messages with newlines in strings included', async () => {
-        const store = await FileReconnectBufferStore.open(folder);
+        const store = await open();
         const id = newClientId();
         const messages = [{a: 1}, {text: 'line\nbreak'}, 'plain', [1, 2]].map((message) => JSON.stringify(message));
-        await store.append(id, messages.slice(0, 2));
-        await store.append(id, messages.slice(2));
-        await store.append(id, []);
+        await store.append(id, messages.slice(0, 2), false);
+        await store.append(id, messages.slice(2), true);
+        await store.append(id, [], true);
         expect(await store.readAll(id)).toEqual(messages);
-        expect(await readdir(folder)).toEqual([`${id}.ndjson`]);
+        expect(await files()).toEqual([`${id}.ndjson`]);
     });
 
     it('reads nothing and removes nothing without error for an unknown client', async () => {
-        const store = await FileReconnectBufferStore.open(folder);
+        const store = await open();
         expect(await store.readAll(newClientId())).toEqual([]);
         await expect(store.remove(newClientId())).resolves.toBeUndefined();
     });
 
     it('removes one client buffer', async () => {
-        const store = await FileReconnectBufferStore.open(folder);
+        const store = await open();
         const [first, second] = [newClientId(), newClientId()];
-        await store.append(first, ['1']);
-        await store.append(second, ['2']);
+        await store.append(first, ['1'], false);
+        await store.append(second, ['2'], false);
         await store.remove(first);
-        expect(await readdir(folder)).toEqual([`${second}.ndjson`]);
+        expect(await files()).toEqual([`${second}.ndjson`]);
     });
 
     it('clears only its own files', async () => {
-        const store = await FileReconnectBufferStore.open(folder);
-        await store.append(newClientId(), ['1']);
-        await store.append(newClientId(), ['2']);
+        const store = await open();
+        await store.append(newClientId(), ['1'], false);
+        await store.append(newClientId(), ['2'], false);
         await writeFile(join(folder, 'README.txt'), 'not ours');
         await store.clear();
-        expect(await readdir(folder)).toEqual(['README.txt']);
+        expect(await files()).toEqual(['README.txt']);
     });
 
-    it('recreates its folder when it disappeared', async () => {
-        const store = await FileReconnectBufferStore.open(folder);
+    it('recreates its folder when it disappeared before a first append', async () => {
+        const store = await open();
         await rm(folder, {recursive: true});
         const id = newClientId();
-        await store.append(id, ['"after"']);
+        await store.append(id, ['"after"'], false);
         expect(await store.readAll(id)).toEqual(['"after"']);
     });
 
+    it('does not restart a buffer that was deleted from outside: a continuing append rejects with BufferLostError', async () => {
+        const store = await open();
+        const id = newClientId();
+        await store.append(id, ['1'], false);
+        await rm(join(folder, `${id}.ndjson`));
+        await expect(store.append(id, ['2'], true)).rejects.toThrow(BufferLostError);
+        expect(await files()).toEqual([]);
+    });
+
     it('refuses anything but a client id as a file name', async () => {
-        const store = await FileReconnectBufferStore.open(folder);
+        const store = await open();
         for (const id of ['../escape', '/etc/passwd', 'x', '']) {
-            await expect(store.append(id, ['1'])).rejects.toThrow('not a client id');
+            await expect(store.append(id, ['1'], false)).rejects.toThrow('not a client id');
             await expect(store.readAll(id)).rejects.toThrow('not a client id');
             await expect(store.remove(id)).rejects.toThrow('not a client id');
         }
         expect(await readdir(root)).toEqual(['a']);
-        expect(await readdir(folder)).toEqual([]);
+        expect(await files()).toEqual([]);
+    });
+
+    describe('folder lock', () => {
+        it('marks the folder as used by this process and releases it on close', async () => {
+            const store = await FileReconnectBufferStore.open(folder);
+            const owner = JSON.parse(await readFile(join(folder, LOCK), 'utf8'));
+            expect(owner).toEqual({pid: process.pid, hostname: hostname(), token: expect.any(String)});
+            await store.close();
+            expect(await readdir(folder)).toEqual([]);
+        });
+
+        it('refuses a folder a running process of this host uses, and one of another host', async () => {
+            await open(folder);
+            await writeFile(join(folder, LOCK), JSON.stringify({pid: 1, hostname: hostname(), token: 't'}));
+            await expect(FileReconnectBufferStore.open(folder)).rejects.toThrow(FolderInUseError);
+            await writeFile(join(folder, LOCK), JSON.stringify({pid: process.pid, hostname: 'another-host', token: 't'}));
+            await expect(FileReconnectBufferStore.open(folder)).rejects.toThrow('in use by process');
+        });
+
+        it('takes over the lock of a process that is gone, of an earlier instance of this process, or an unreadable one', async () => {
+            await mkdir(folder, {recursive: true});
+            for (const content of [JSON.stringify({pid: 2 ** 22 + 1, hostname: hostname(), token: 'dead'}),
+                JSON.stringify({pid: process.pid, hostname: hostname(), token: 'before a reload'}), 'garbage']) {
+                await writeFile(join(folder, LOCK), content);
+                const store = await FileReconnectBufferStore.open(folder);
+                expect(JSON.parse(await readFile(join(folder, LOCK), 'utf8')).pid).toBe(process.pid);
+                await store.close();
+            }
+        });
+
+        it('leaves a lock alone on close that a later instance has taken over', async () => {
+            const first = await FileReconnectBufferStore.open(folder);
+            const second = await open(folder);
+            await first.close();
+            expect(await readdir(folder)).toEqual([LOCK]);
+            await second.close();
+            expect(await readdir(folder)).toEqual([]);
+            opened.length = 0;
+        });
     });
 });

@@ -2,6 +2,7 @@ import {mkdtemp, rm} from 'fs/promises';
 import {tmpdir} from 'os';
 import {join} from 'path';
 import type WebSocket from 'ws';
+import {BufferBudget} from '../../src/buffer/BufferBudget';
 import {FileReconnectBufferStore} from '../../src/buffer/FileReconnectBufferStore';
 import type {ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
 import {newClientId} from '../../src/server/client-id';
@@ -23,12 +24,12 @@ describe('ServerClient', () => {
         bufferStore,
         reconnectTimeoutMs: 60_000,
         bufferMaxBytes: 1_000_000,
+        bufferBudget: new BufferBudget(10_000_000),
         maxUnsentBytes: 1_000_000,
-        closeGraceMs: 1000,
         contextLogger: () => log.factory('test'),
-        cork: () => undefined,
+        cork: () => true,
         reconnectWindowPassed: (client) => expired.push(client),
-        bufferOverflowed: () => undefined,
+        bufferUnusable: () => undefined,
     });
     const pair = async (): Promise<SocketPair> => {
         const created = await socketPair();
@@ -38,6 +39,13 @@ describe('ServerClient', () => {
     const newClient = (clientHost: ClientHost, socket: WebSocket) =>
         new ServerClient(clientHost, socket, '/p', USERS.alice, {}, newClientId());
 
+    const stores: Array<FileReconnectBufferStore> = [];
+    const openStore = async (): Promise<FileReconnectBufferStore> => {
+        const store = await FileReconnectBufferStore.open(root);
+        stores.push(store);
+        return store;
+    };
+
     beforeEach(async () => {
         root = await mkdtemp(join(tmpdir(), 'mashroom-websocket-client-'));
         expired.length = 0;
@@ -45,6 +53,7 @@ describe('ServerClient', () => {
 
     afterEach(async () => {
         await Promise.all(pairs.splice(0).map((each) => each.close()));
+        await Promise.all(stores.splice(0).map((store) => store.close()));
         await rm(root, {recursive: true, force: true});
     });
 
@@ -66,7 +75,7 @@ describe('ServerClient', () => {
 
     it('puts a message sent while the socket is closing into the buffer on the drop', async () => {
         const {server} = await pair();
-        const store = await FileReconnectBufferStore.open(root);
+        const store = await openStore();
         const serverClient = newClient(host(store), server);
         server.close();
         const late = serverClient.send('{"late":true}');
@@ -91,7 +100,7 @@ describe('ServerClient', () => {
 
     it('waits after a drop with buffering and replays on resume, then deletes the buffer', async () => {
         const first = await pair();
-        const store = await FileReconnectBufferStore.open(root);
+        const store = await openStore();
         const serverClient = newClient(host(store), first.server);
         expect(serverClient.socketDropped()).toBe(true);
         expect(serverClient.state).toBe('waiting');
@@ -105,7 +114,7 @@ describe('ServerClient', () => {
         const resuming = serverClient.resume(second.server);
         expect(serverClient.state).toBe('resuming');
         const queued = serverClient.send('3');
-        await resuming;
+        expect(await resuming).toBe('resumed');
         await queued;
         expect(serverClient.state).toBe('open');
         while (frames.length < 4) {
@@ -117,7 +126,7 @@ describe('ServerClient', () => {
 
     it('puts the messages queued during an interrupted replay back into the buffer, in order', async () => {
         const first = await pair();
-        const store = await FileReconnectBufferStore.open(root);
+        const store = await openStore();
         const serverClient = newClient(host(store), first.server);
         serverClient.socketDropped();
         await serverClient.send('1');
@@ -126,7 +135,7 @@ describe('ServerClient', () => {
         const queued = serverClient.send('2');
         // The new socket drops before the replay got going
         serverClient.socketDropped();
-        await resuming;
+        expect(await resuming).toBe('interrupted');
         await queued;
         await serverClient.send('3');
         expect(serverClient.state).toBe('waiting');
@@ -137,7 +146,7 @@ describe('ServerClient', () => {
         jest.useFakeTimers({doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask']});
         try {
             const {server} = await pair();
-            const store = await FileReconnectBufferStore.open(root);
+            const store = await openStore();
             const serverClient = newClient(host(store), server);
             serverClient.socketDropped();
             jest.advanceTimersByTime(59_999);
@@ -147,6 +156,34 @@ describe('ServerClient', () => {
         } finally {
             jest.useRealTimers();
         }
+    });
+
+    it('sends nothing and reports the buffer lost when it is shorter than what was stored', async () => {
+        const first = await pair();
+        const store = await openStore();
+        const serverClient = newClient(host(store), first.server);
+        serverClient.socketDropped();
+        await serverClient.send('1');
+        await store.remove(serverClient.clientId);
+        const second = await pair();
+        const frames: Array<string> = [];
+        second.client.on('message', (data) => frames.push(data.toString()));
+        expect(await serverClient.resume(second.server)).toBe('lost');
+        // A round trip on the socket shows that nothing was sent before it
+        second.server.send('"marker"');
+        while (frames.length < 1) {
+            await new Promise(setImmediate);
+        }
+        expect(frames).toEqual(['"marker"']);
+    });
+
+    it('leaves the socket open when released, for serving it as a new client', async () => {
+        const {server} = await pair();
+        const serverClient = newClient(host(null), server);
+        expect(serverClient.release()).toBe(server);
+        expect(serverClient.state).toBe('closed');
+        expect(server.readyState).toBe(server.OPEN);
+        expect(serverClient.release()).toBeNull();
     });
 
     it('refuses to resume a client that is not waiting', async () => {

@@ -15,8 +15,9 @@ describe('parseWebAppConfig', () => {
             allowedOrigins: [],
             maxMessageSizeBytes: 1048576,
             upgradeTimeoutSec: 10,
-            maxUnsentBytesPerClient: 4194304,
+            maxUnsentBytesPerClient: 262144,
             reconnectMessageBufferMaxBytes: 1048576,
+            reconnectMessageBufferMaxTotalBytes: 268435456,
         });
     });
 
