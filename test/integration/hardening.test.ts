@@ -31,6 +31,22 @@ describe('hardening', () => {
         return found;
     };
 
+    /** A client of the user that has dropped, as the server sees it, waiting for a reconnect */
+    const droppedClient = async (user: UserKey): Promise<{clientId: string; target: MashroomWebSocketClient}> => {
+        const {client, clientId} = await connect(user);
+        const target = onServer(clientId);
+        await client.drop();
+        await waitFor(() => !target.alive, 'the drop to be noticed');
+        return {clientId, target};
+    };
+    const disconnectedIds = (): Array<string> => {
+        const ids: Array<string> = [];
+        server.service.addDisconnectListener((client) => {
+            ids.push(client.clientId);
+        });
+        return ids;
+    };
+
     afterEach(async () => {
         await Promise.all(clients.splice(0).map((client) => {
             rawSocket(client).resume();
@@ -158,10 +174,7 @@ describe('hardening', () => {
 
         it('closes a client that does not read once its backlog passes maxUnsentBytesPerClient (default 256 KiB)', async () => {
             server = await startTestServer();
-            const disconnected: Array<string> = [];
-            server.service.addDisconnectListener((client) => {
-                disconnected.push(client.clientId);
-            });
+            const disconnected = disconnectedIds();
             const {client, clientId} = await connect('alice');
             rawSocket(client).pause();
             const outcomes: Array<boolean> = [];
@@ -237,14 +250,8 @@ describe('hardening', () => {
     describe('bounded reconnect buffer', () => {
         it('gives up a client whose buffer would overflow: no partial replay, a fresh clientId, the file removed', async () => {
             server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer', reconnectMessageBufferMaxBytes: 1000}});
-            const disconnected: Array<string> = [];
-            server.service.addDisconnectListener((client) => {
-                disconnected.push(client.clientId);
-            });
-            const {client, clientId} = await connect('alice');
-            const target = onServer(clientId);
-            await client.drop();
-            await waitFor(() => !target.alive, 'the drop to be noticed');
+            const disconnected = disconnectedIds();
+            const {clientId, target} = await droppedClient('alice');
             const message = (n: number) => ({n, text: 'x'.repeat(180)});
             // Four messages of about 200 bytes fit into 1000 bytes, the fifth does not
             await Promise.all([0, 1, 2, 3].map((n) => server.service.sendMessage(target, message(n))));
@@ -266,10 +273,7 @@ describe('hardening', () => {
         it('recreates the buffer folder if it disappears while running', async () => {
             server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
             await rm(join(server.rootFolder, 'buffer'), {recursive: true});
-            const {client, clientId} = await connect('alice');
-            const target = onServer(clientId);
-            await client.drop();
-            await waitFor(() => !target.alive, 'the drop to be noticed');
+            const {clientId, target} = await droppedClient('alice');
             await server.service.sendMessage(target, {kept: true});
             expect((await readdir(join(server.rootFolder, 'buffer'))).filter((file) => file.endsWith('.ndjson'))).toEqual([`${clientId}.ndjson`]);
             const resumed = await connect('alice', `/h?clientId=${clientId}`);
@@ -280,14 +284,8 @@ describe('hardening', () => {
     describe('buffers lost or shared', () => {
         it('does not replay part of a buffer: a buffer deleted while the client waits makes the resume start afresh', async () => {
             server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
-            const disconnected: Array<string> = [];
-            server.service.addDisconnectListener((client) => {
-                disconnected.push(client.clientId);
-            });
-            const {client, clientId} = await connect('alice');
-            const target = onServer(clientId);
-            await client.drop();
-            await waitFor(() => !target.alive, 'the drop to be noticed');
+            const disconnected = disconnectedIds();
+            const {clientId, target} = await droppedClient('alice');
             await server.service.sendMessage(target, {n: 1});
             await server.service.sendMessage(target, {n: 2});
             await rm(join(server.rootFolder, 'buffer'), {recursive: true});
@@ -303,10 +301,7 @@ describe('hardening', () => {
 
         it('gives a client up when its buffer is deleted and more messages come (no gap)', async () => {
             server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
-            const {client, clientId} = await connect('alice');
-            const target = onServer(clientId);
-            await client.drop();
-            await waitFor(() => !target.alive, 'the drop to be noticed');
+            const {clientId, target} = await droppedClient('alice');
             await server.service.sendMessage(target, {n: 1});
             await rm(join(server.rootFolder, 'buffer', `${clientId}.ndjson`));
             await expect(server.service.sendMessage(target, {n: 2})).rejects.toThrow('was lost');
