@@ -128,6 +128,9 @@ process.on('message', async (/** @type {any} */ command) => {
                 clients = [];
                 reply({id: command.id});
                 break;
+            case 'stop':
+                process.exit(0);
+                break;
             default:
                 throw new Error(`Unknown command ${command.cmd}`);
         }

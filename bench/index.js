@@ -9,8 +9,8 @@
  * server process of its own; the clients run in a separate load generator process.
  */
 
-const {fork} = require('child_process');
-const {mkdirSync, writeFileSync} = require('fs');
+const {fork, spawnSync} = require('child_process');
+const {existsSync, mkdirSync, writeFileSync} = require('fs');
 const os = require('os');
 const {join} = require('path');
 const {CANDIDATES, PATH} = require('./candidates');
@@ -25,6 +25,14 @@ const quick = flag('quick');
 const SIZES = option('sizes', '500,2000,5000').split(',').map(Number);
 const ROUNDS = Number(option('rounds', quick ? '1' : '3'));
 const K = Number(option('k', quick ? '20' : '50'));
+// Which measurements to take besides connecting (all by default); for profiling a single one
+const WORKLOADS = option('workloads', 'echo,burst,awaited').split(',');
+// With taskset, the server and the load generator each get a core of their own, so that they do not take
+// turns on one core (noise), as they would if the scheduler put them together
+const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((path) => existsSync(path)) ?? null;
+const PINNED = TASKSET !== null && os.cpus().length >= 2 && !flag('no-pin');
+const SERVER_CPU = PINNED ? '0' : null;
+const CLIENTS_CPU = PINNED ? '1' : null;
 const ECHO_ACTORS = 10;
 const ECHO_ROUND_TRIPS = quick ? 100 : 300;
 const CONNECT_CONCURRENCY = 100;
@@ -37,9 +45,14 @@ let nextId = 0;
  * @param {string} script
  * @param {Array<string>} argv
  * @param {Array<string>} execArgv
+ * @param {string | null} cpu
  */
-const startChild = async (script, argv, execArgv) => {
+const startChild = async (script, argv, execArgv, cpu) => {
     const child = fork(join(__dirname, script), argv, {execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc']});
+    if (cpu !== null && TASKSET && child.pid) {
+        // Pin the running process (fork cannot start it through taskset and keep the IPC channel)
+        spawnSync(TASKSET, ['-p', '-c', cpu, String(child.pid)], {stdio: 'ignore'});
+    }
     /** @type {Map<number, (message: any) => void>} */
     const waiting = new Map();
     /** @type {(message: any) => void} */
@@ -78,53 +91,81 @@ const startChild = async (script, argv, execArgv) => {
                 return message;
             });
         },
-        kill: () => child.kill(),
+        /** Ask the child to exit (so that e.g. a CPU profile gets written), killing it if it does not */
+        stop: async () => {
+            if (child.exitCode !== null) {
+                return;
+            }
+            const exited = new Promise((resolve) => child.once('exit', resolve));
+            child.send({cmd: 'stop', id: nextId++});
+            const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+            await exited;
+            clearTimeout(timer);
+        },
     };
 };
 
+const WARM_UP_ROUNDS = 5;
+
+/** K messages to every client of /fan; resolves with the server's start time and loop time, and when all arrived */
+const fanOutRounds = async (/** @type {any} */ server, /** @type {any} */ clients, /** @type {string} */ cmd, /** @type {number} */ rounds) => {
+    const doneId = nextId++;
+    const done = clients.answer(doneId);
+    await clients.ask({cmd: 'expect', perClient: rounds, doneId});
+    const result = await server.ask({cmd, path: '/fan', rounds});
+    const {at} = /** @type {{at: number}} */ (await done);
+    return {totalMs: at - result.start, loopMs: result.loopMs, gcMs: result.gcMs};
+};
+
 /**
- * Every figure of one candidate at one N
+ * Every figure of one candidate at one N, from one server process with N clients: connect rate and memory
+ * of the idle connections first, then every code path briefly (the JIT compiles the plugin's code as in a
+ * server that has been running for a while), then each workload after a full garbage collection, so that
+ * none pays for the garbage of the one before.
  * @param {string} name
  * @param {number} n
  */
 const measure = async (name, n) => {
-    const server = await startChild('server.js', [name], ['--expose-gc']);
+    // BENCH_SERVER_NODE_OPTIONS adds Node options to the server processes, e.g. --cpu-prof for profiling
+    const extra = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+    const server = await startChild('server.js', [name], ['--expose-gc', ...extra], SERVER_CPU);
     const origin = `ws://127.0.0.1:${server.readyMessage.port}${PATH}`;
-    const clients = await startChild('clients.js', [], []);
+    const clients = await startChild('clients.js', [], [], CLIENTS_CPU);
     try {
-        const before = await server.ask({cmd: 'memory'});
+        const collect = () => server.ask({cmd: 'memory'});
+        const before = await collect();
         const connect = await clients.ask({cmd: 'connect', url: `${origin}/fan`, count: n, concurrency: CONNECT_CONCURRENCY});
-        const after = await server.ask({cmd: 'memory'});
-        const echo = await clients.ask({cmd: 'echo', url: `${origin}/echo`, actors: ECHO_ACTORS, roundTrips: ECHO_ROUND_TRIPS});
+        const after = await collect();
 
-        /** @param {'fanOutBurst' | 'fanOutAwait'} cmd */
-        const fanOut = async (cmd) => {
-            const doneId = nextId++;
-            const done = clients.answer(doneId);
-            await clients.ask({cmd: 'expect', perClient: K, doneId});
-            const result = await server.ask({cmd, path: '/fan', rounds: K});
-            const {at} = /** @type {{at: number}} */ (await done);
-            return {totalMs: at - result.start, loopMs: result.loopMs};
-        };
-        const burst = await fanOut('fanOutBurst');
-        const awaited = await fanOut('fanOutAwait');
-        await clients.ask({cmd: 'close'});
-        return {
+        await clients.ask({cmd: 'echo', url: `${origin}/echo`, actors: 2, roundTrips: 50});
+        await fanOutRounds(server, clients, 'fanOutBurst', WARM_UP_ROUNDS);
+        await fanOutRounds(server, clients, 'fanOutAwait', WARM_UP_ROUNDS);
+
+        /** @type {Record<string, number>} */
+        const figures = {
             connectPerSecond: n / (connect.ms / 1000),
             rssPerConnectionKiB: (after.rss - before.rss) / n / 1024,
             heapPerConnectionKiB: (after.heapUsed - before.heapUsed) / n / 1024,
-            echoP50Ms: echo.p50,
-            echoP99Ms: echo.p99,
-            echoPerSecond: echo.perSecond,
-            burstTotalMs: burst.totalMs,
-            burstLoopMs: burst.loopMs,
-            burstMicrosPerMessage: burst.loopMs * 1000 / (K * n),
-            awaitTotalMs: awaited.totalMs,
-            awaitLoopMs: awaited.loopMs,
         };
+        if (WORKLOADS.includes('echo')) {
+            await collect();
+            const echo = await clients.ask({cmd: 'echo', url: `${origin}/echo`, actors: ECHO_ACTORS, roundTrips: ECHO_ROUND_TRIPS});
+            Object.assign(figures, {echoP50Ms: echo.p50, echoP99Ms: echo.p99, echoPerSecond: echo.perSecond});
+        }
+        if (WORKLOADS.includes('burst')) {
+            await collect();
+            const burst = await fanOutRounds(server, clients, 'fanOutBurst', K);
+            Object.assign(figures, {burstTotalMs: burst.totalMs, burstLoopMs: burst.loopMs, burstGcMs: burst.gcMs, burstMicrosPerMessage: burst.loopMs * 1000 / (K * n)});
+        }
+        if (WORKLOADS.includes('awaited')) {
+            await collect();
+            const awaited = await fanOutRounds(server, clients, 'fanOutAwait', K);
+            Object.assign(figures, {awaitTotalMs: awaited.totalMs, awaitLoopMs: awaited.loopMs, awaitGcMs: awaited.gcMs});
+        }
+        return figures;
     } finally {
-        clients.kill();
-        server.kill();
+        await clients.stop();
+        await server.stop();
     }
 };
 
@@ -141,7 +182,9 @@ const METRICS = {
     burstTotalMs: ['fan-out burst, until all received (ms)', false, 0],
     burstLoopMs: ['fan-out burst, server loop (ms)', false, 1],
     burstMicrosPerMessage: ['  per sendMessage (µs)', false, 3],
+    burstGcMs: ['  garbage collection during it (ms)', false, 0],
     awaitTotalMs: ['fan-out awaited, until all received (ms)', false, 0],
+    awaitGcMs: ['  garbage collection during it (ms)', false, 0],
     echoPerSecond: ['echo round trips/s (10 actors)', true, 0],
     echoP50Ms: ['echo p50 (ms)', false, 2],
     echoP99Ms: ['echo p99 (ms)', false, 2],
@@ -179,7 +222,8 @@ const main = async () => {
             const value = (/** @type {string} */ name) => medians[n][name][metric];
             // A ratio above 1 means this package is better: faster, more per second, or less memory
             const ratio = (/** @type {string} */ other) => (higherIsBetter ? value('this') / value(other) : value(other) / value('this'));
-            rows.push([label, ...NAMES.map((name) => value(name).toFixed(decimals)), ratio('original').toFixed(2), ratio('bare ws').toFixed(2)]);
+            const format = (/** @type {number | undefined} */ figure, /** @type {number} */ places) => (Number.isFinite(figure) ? Number(figure).toFixed(places) : '-');
+            rows.push([label, ...NAMES.map((name) => format(value(name), decimals)), format(ratio('original'), 2), format(ratio('bare ws'), 2)]);
         }
         const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column].length)));
         rows.forEach((row) => lines.push(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ')));
@@ -190,7 +234,7 @@ const main = async () => {
     const machine = {cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}`};
     mkdirSync(join(__dirname, '../bench-results'), {recursive: true});
     const file = join(__dirname, '../bench-results', `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({startedAt, machine, settings: {sizes: SIZES, rounds: ROUNDS, k: K, echoActors: ECHO_ACTORS, echoRoundTrips: ECHO_ROUND_TRIPS, quick}, medians, rounds}, null, 2));
+    writeFileSync(file, JSON.stringify({startedAt, machine, settings: {sizes: SIZES, rounds: ROUNDS, k: K, echoActors: ECHO_ACTORS, echoRoundTrips: ECHO_ROUND_TRIPS, quick, pinned: PINNED}, medians, rounds}, null, 2));
     process.stdout.write(`Figures written to ${file}\n`);
 };
 

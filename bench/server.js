@@ -6,7 +6,15 @@
  * coordinator asks over IPC. Started with --expose-gc for the memory figures.
  */
 
-const {performance} = require('perf_hooks');
+const {performance, PerformanceObserver} = require('perf_hooks');
+
+// Time spent in garbage collection, to report it per workload
+let gcMs = 0;
+new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+        gcMs += entry.duration;
+    }
+}).observe({entryTypes: ['gc']});
 const {CANDIDATES} = require('./candidates');
 
 const now = () => performance.timeOrigin + performance.now();
@@ -51,18 +59,23 @@ const main = async () => {
             }
             case 'fanOutBurst': {
                 const messages = Array.from({length: command.rounds}, (_, k) => benchMessage(k));
+                const gcBefore = gcMs;
                 const start = now();
                 candidate.fanOutBurst(command.path, messages);
                 const loopMs = now() - start;
-                reply({id: command.id, start, loopMs});
+                // Let the writes finish before reading the GC time
+                setTimeout(() => reply({id: command.id, start, loopMs, gcMs: gcMs - gcBefore}), 0);
                 break;
             }
             case 'fanOutAwait': {
+                const gcBefore = gcMs;
                 const start = now();
                 for (let k = 0; k < command.rounds; k++) {
                     await candidate.fanOut(command.path, benchMessage(k));
                 }
-                reply({id: command.id, start, loopMs: now() - start});
+                const loopMs = now() - start;
+                // GC entries reach the observer a little later
+                setTimeout(() => reply({id: command.id, start, loopMs, gcMs: gcMs - gcBefore}), 0);
                 break;
             }
             case 'stop':

@@ -60,7 +60,10 @@ export type ConnectRequest = {
 
 export type UpgradeOutcome = 'upgraded' | 'full' | 'user-full' | 'stopped';
 
-export const KEEP_ALIVE_FRAME = JSON.stringify('keepalive');
+export const KEEP_ALIVE_MESSAGE = JSON.stringify('keepalive');
+// Prepared once: a sweep over thousands of clients allocates nothing for the message itself
+const KEEP_ALIVE_DATA = Buffer.from(KEEP_ALIVE_MESSAGE);
+const TEXT_FRAME = {binary: false} as const;
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;
 
@@ -134,7 +137,7 @@ export class MashroomWebSocketServer {
             bufferBudget: new BufferBudget(options.reconnectBufferMaxTotalBytes),
             maxUnsentBytes: options.maxUnsentBytesPerClient,
             contextLogger: (client) => this.contextLogger(client),
-            cork: (socket) => this.batcher.cork(socket),
+            beforeWrite: (socket) => this.batcher.beforeWrite(socket),
             reconnectWindowPassed: (client) => this.reconnectWindowPassed(client),
             bufferUnusable: (client, reason) => this.bufferUnusable(client, reason),
         };
@@ -222,7 +225,8 @@ export class MashroomWebSocketServer {
     }
 
     sendMessage(client: MashroomWebSocketClient, message: unknown): Promise<void> {
-        if (!(client instanceof ServerClient) || !this.registry.has(client)) {
+        // Cheaper than a registry lookup, and the same: a client is registered exactly while it is not closed
+        if (!(client instanceof ServerClient) || !client.isServedBy(this.host)) {
             return Promise.reject(new ClientGoneError(describeClient(client)));
         }
         let data: string;
@@ -427,7 +431,7 @@ export class MashroomWebSocketServer {
         for (const client of this.registry.values()) {
             const socket = client.socket;
             if (socket && client.state === 'open' && isOpen(socket)) {
-                socket.send(KEEP_ALIVE_FRAME);
+                socket.send(KEEP_ALIVE_DATA, TEXT_FRAME);
             }
         }
     }

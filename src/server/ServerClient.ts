@@ -31,10 +31,10 @@ export interface ClientHost {
     readonly maxUnsentBytes: number;
     contextLogger(client: ServerClient): MashroomLogger;
     /**
-     * Batch the writes to this socket until the end of the turn. True for the first write of the turn: only
-     * then is the socket's backlog what previous turns left unsent
+     * Call before each write: batches the writes to a socket within one turn. True for the first write of
+     * the turn: only then is the socket's backlog what earlier turns left unsent
      */
-    cork(socket: WebSocket): boolean;
+    beforeWrite(socket: WebSocket): boolean;
     /** The reconnect window of a waiting client has passed */
     reconnectWindowPassed(client: ServerClient): void;
     /** The client's reconnect buffer overflowed or broke: it can no longer resume in full */
@@ -42,10 +42,29 @@ export interface ClientHost {
 }
 
 /** A message accepted by sendMessage whose promise is still open */
-type Pending = {
-    readonly data: string;
-    readonly resolve: () => void;
-    readonly reject: (error: Error) => void;
+class Pending {
+    readonly promise: Promise<void>;
+    resolve!: () => void;
+    reject!: (error: Error) => void;
+    /** Number of the write that carries it, 0 while it is held back */
+    seq = 0;
+
+    constructor(readonly data: string) {
+        this.promise = new Promise((resolve, reject) => {
+            this.resolve = resolve;
+            this.reject = reject;
+        });
+    }
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+type WebSocketInternals = {readonly _socket?: {readonly writableLength: number; readonly writableCorked: number} | null};
+
+/** Whether everything written to the socket so far went straight to the operating system */
+const isWrittenThrough = (socket: WebSocket): boolean => {
+    const raw = (socket as unknown as WebSocketInternals)._socket;
+    return !!raw && raw.writableLength === 0 && raw.writableCorked === 0;
 };
 
 export type ResumeOutcome = 'resumed' | 'lost' | 'interrupted';
@@ -80,12 +99,18 @@ export class ServerClient implements MashroomWebSocketClient {
     #reconnectTimer: NodeJS.Timeout | null = null;
     #buffer: ClientBufferQueue | null = null;
     // Written (or held back) while connected, write not yet completed; oldest first. Created on first use:
-    // an idle client costs no array
+    // an idle client costs no array. A write the operating system took at once is not kept at all
     #unconfirmed: Array<Pending> | null = null;
+    // Writes of messages handed to ws, and write callbacks received; equal again after every drop
+    #writeSeq = 0;
+    #confirmedSeq = 0;
     // Bytes held back because the socket is closing (nothing can be written any more)
     #heldBytes = 0;
     // Sent during a resume, to follow the replay
     #resumeQueue: Array<Pending> | null = null;
+    // One write callback for all messages of this client, made on first use: no closure per message.
+    // Write callbacks come in write order, so counting them tells which writes have completed
+    #onWritten: ((error?: Error | null) => void) | null = null;
 
     constructor(
         host: ClientHost,
@@ -107,12 +132,20 @@ export class ServerClient implements MashroomWebSocketClient {
         return this.#state;
     }
 
+    /** Whether this is a client of that host and not closed, i.e. registered there (a closed client never is) */
+    isServedBy(host: ClientHost): boolean {
+        return this.#host === host && this.#state !== 'closed';
+    }
+
     send(data: string): Promise<void> {
         switch (this.#state) {
             case 'open':
-                return new Promise((resolve, reject) => this.deliver({data, resolve, reject}));
-            case 'resuming':
-                return new Promise((resolve, reject) => this.#resumeQueue?.push({data, resolve, reject}));
+                return this.deliver(data, null);
+            case 'resuming': {
+                const pending = new Pending(data);
+                this.#resumeQueue?.push(pending);
+                return pending.promise;
+            }
             case 'waiting':
                 return this.#buffer ? this.#buffer.append(data) : Promise.reject(new ClientGoneError(this.clientId));
             default:
@@ -182,16 +215,17 @@ export class ServerClient implements MashroomWebSocketClient {
             // Dropped again while reading: the buffer is untouched and the queue went into it
             return 'interrupted';
         }
-        this.#host.cork(socket);
+        this.#host.beforeWrite(socket);
         socket.send(setClientIdFrame(this.clientId));
         // The replay is not kept as unconfirmed: until the buffer is deleted below, it is still in there
         let lastReplayWrite: Promise<void> = Promise.resolve();
         for (const data of replay) {
+            this.#host.beforeWrite(socket);
             lastReplayWrite = writeFrame(socket, data);
         }
         this.#resumeQueue = null;
         this.#state = 'open';
-        queue.forEach((message) => this.deliver(message));
+        queue.forEach((message) => this.deliver(message.data, message));
         this.#host.contextLogger(this).info(`Client ${this.clientId} resumed, ${replay.length} buffered message(s) replayed`);
 
         if (buffer) {
@@ -239,42 +273,51 @@ export class ServerClient implements MashroomWebSocketClient {
         return this.#buffer ? this.#buffer.settled() : Promise.resolve();
     }
 
-    /** Write a message to the open socket, or hold it back if the socket is closing or the client too slow */
-    private deliver(message: Pending): void {
+    /**
+     * Write a message to the open socket, or hold it back if the socket is closing or the client too slow.
+     * `pending` is the message's promise if it has one already (it waited for a replay).
+     */
+    private deliver(data: string, pending: Pending | null): Promise<void> {
         const socket = this.#socket;
-        (this.#unconfirmed ??= []).push(message);
         if (!socket || !isOpen(socket)) {
-            this.holdBack(socket, message);
-            return;
+            return this.holdBack(socket, pending ?? new Pending(data));
         }
-        if (this.#host.cork(socket) && socket.bufferedAmount > this.#host.maxUnsentBytes) {
+        if (this.#host.beforeWrite(socket) && socket.bufferedAmount > this.#host.maxUnsentBytes) {
             this.closeAsTooSlow(socket);
-            this.holdBack(socket, message);
-            return;
+            return this.holdBack(socket, pending ?? new Pending(data));
         }
-        socket.send(message.data, (error) => {
-            if (error) {
-                // The socket is going down; its close event puts the message into the buffer (or rejects it)
-                return;
+        const seq = ++this.#writeSeq;
+        socket.send(data, this.#onWritten ??= (error) => {
+            // On an error the socket is going down; its close event puts the message into the buffer (or rejects it)
+            if (!error) {
+                this.confirmWrite();
             }
-            const unconfirmed = this.#unconfirmed;
-            if (unconfirmed) {
-                // Write callbacks come in write order, so this is nearly always the head
-                if (unconfirmed[0] === message) {
-                    unconfirmed.shift();
-                } else if (unconfirmed.includes(message)) {
-                    unconfirmed.splice(unconfirmed.indexOf(message), 1);
-                }
-            }
-            message.resolve();
         });
+        if (isWrittenThrough(socket)) {
+            // The operating system has it: as written as a write callback would say, and nothing to keep
+            pending?.resolve();
+            return pending ? pending.promise : RESOLVED;
+        }
+        const entry = pending ?? new Pending(data);
+        entry.seq = seq;
+        (this.#unconfirmed ??= []).push(entry);
+        return entry.promise;
+    }
+
+    private confirmWrite(): void {
+        const confirmed = ++this.#confirmedSeq;
+        const unconfirmed = this.#unconfirmed;
+        while (unconfirmed && unconfirmed.length > 0 && unconfirmed[0].seq !== 0 && unconfirmed[0].seq <= confirmed) {
+            unconfirmed.shift()?.resolve();
+        }
     }
 
     /**
      * The socket is closing: the close event will put the message into the buffer (or reject it). A peer
      * that holds a closing connection open must not make us hold messages without bound either.
      */
-    private holdBack(socket: WebSocket | null, message: Pending): void {
+    private holdBack(socket: WebSocket | null, message: Pending): Promise<void> {
+        (this.#unconfirmed ??= []).push(message);
         const before = this.#heldBytes;
         this.#heldBytes += Buffer.byteLength(message.data);
         // Once, when the bound is crossed
@@ -282,6 +325,7 @@ export class ServerClient implements MashroomWebSocketClient {
             this.#host.contextLogger(this).warn(`Client ${this.clientId} is closing but more than maxUnsentBytesPerClient (${this.#host.maxUnsentBytes}) is held for it: cutting it off`);
             socket.terminate();
         }
+        return message.promise;
     }
 
     /** A client that does not read must not make us hold its messages in memory without bound */
@@ -296,6 +340,8 @@ export class ServerClient implements MashroomWebSocketClient {
         const undelivered = this.#unconfirmed ?? [];
         this.#unconfirmed = null;
         this.#heldBytes = 0;
+        // Every write so far is settled now: confirmed, or among the undelivered
+        this.#confirmedSeq = this.#writeSeq;
         if (this.#resumeQueue) {
             undelivered.push(...this.#resumeQueue);
             this.#resumeQueue = null;

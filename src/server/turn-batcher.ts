@@ -1,13 +1,17 @@
 import type {Socket} from 'net';
 import type WebSocket from 'ws';
 
-type WebSocketInternals = {readonly _socket?: Socket | null};
+const kLastTurn = Symbol('mashroom-websocket-last-turn');
+
+type TrackedSocket = Socket & {[kLastTurn]?: number};
+type WebSocketInternals = {readonly _socket?: TrackedSocket | null};
 
 /**
- * Batches the writes to a socket that happen within one turn of the event loop into one system call:
- * the first write of a turn corks the socket, and the end of the turn (a nextTick callback) uncorks it.
- * A fan-out loop that sends K messages to N clients then costs N system calls instead of K × N, and a
- * single message per socket costs what it did before.
+ * Batches the writes to a socket that happen within one turn of the event loop into one system call.
+ * The first write of a turn goes out at once, as it would without us (a single message per socket, as in
+ * a broadcast, costs nothing extra and reaches the peer while the loop goes on); a second write in the
+ * same turn corks the socket, and the end of the turn (a nextTick callback) uncorks it. A burst of K
+ * messages to N clients then costs 2 × N system calls instead of K × N.
  *
  * `ws` has no public handle on its TCP socket; it writes unmasked, uncompressed frames straight to
  * `_socket`, so corking that socket from outside delays but never reorders or splits its frames. With
@@ -15,6 +19,7 @@ type WebSocketInternals = {readonly _socket?: Socket | null};
  */
 export class TurnBatcher {
 
+    private turn = 0;
     private corked: Array<Socket> = [];
     private scheduled = false;
     private readonly endOfTurn = (): void => this.flush();
@@ -23,30 +28,38 @@ export class TurnBatcher {
      * Call before writing to the socket. Returns true for the first write to it in this turn (and whenever
      * it cannot tell): then what the socket still has to send was left over from earlier turns.
      */
-    cork(webSocket: WebSocket): boolean {
+    beforeWrite(webSocket: WebSocket): boolean {
         const socket = (webSocket as unknown as WebSocketInternals)._socket;
         if (!socket || socket.destroyed) {
             return true;
         }
-        if (socket.writableCorked > 0) {
-            return false;
+        if (socket[kLastTurn] !== this.turn) {
+            socket[kLastTurn] = this.turn;
+            this.schedule();
+            return true;
         }
-        socket.cork();
-        this.corked.push(socket);
-        if (!this.scheduled) {
-            this.scheduled = true;
-            process.nextTick(this.endOfTurn);
+        if (socket.writableCorked === 0) {
+            socket.cork();
+            this.corked.push(socket);
         }
-        return true;
+        return false;
     }
 
-    /** Uncork now (also at the end of every turn in which something was corked) */
+    /** End the turn now: uncork what was corked (also done at the end of every turn with writes) */
     flush(): void {
         this.scheduled = false;
+        this.turn++;
         const corked = this.corked;
         this.corked = [];
         for (const socket of corked) {
             socket.uncork();
+        }
+    }
+
+    private schedule(): void {
+        if (!this.scheduled) {
+            this.scheduled = true;
+            process.nextTick(this.endOfTurn);
         }
     }
 }

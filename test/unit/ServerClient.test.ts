@@ -27,7 +27,7 @@ describe('ServerClient', () => {
         bufferBudget: new BufferBudget(10_000_000),
         maxUnsentBytes: 1_000_000,
         contextLogger: () => log.factory('test'),
-        cork: () => true,
+        beforeWrite: () => true,
         reconnectWindowPassed: (client) => expired.push(client),
         bufferUnusable: () => undefined,
     });
