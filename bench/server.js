@@ -10,14 +10,61 @@ const {performance, PerformanceObserver} = require('perf_hooks');
 
 // Time spent in garbage collection, to report it per workload
 let gcMs = 0;
+/** @type {Record<string, {count: number, ms: number}>} */
+const gcKinds = {};
 new PerformanceObserver((list) => {
     for (const entry of list.getEntries()) {
         gcMs += entry.duration;
+        const kind = String(/** @type {any} */ (entry).detail?.kind);
+        gcKinds[kind] ??= {count: 0, ms: 0};
+        gcKinds[kind].count++;
+        gcKinds[kind].ms += entry.duration;
     }
 }).observe({entryTypes: ['gc']});
+if (process.env.BENCH_GC_DETAIL) {
+    process.on('exit', () => process.stderr.write(`${process.argv[2]} GC by kind (1 minor, 2 major, 4 incremental, 8 weak): ${JSON.stringify(gcKinds)}\n`));
+}
 const {CANDIDATES} = require('./candidates');
 
 const now = () => performance.timeOrigin + performance.now();
+
+/*
+ * BENCH_PROFILE_DIR=<folder>: write a CPU profile of each fan-out workload alone (not of the connects or the
+ * warm-up) into that folder, for finding where the time goes.
+ */
+const profileDir = process.env.BENCH_PROFILE_DIR;
+/** @type {import('inspector').Session | null} */
+let inspectorSession = null;
+const post = (/** @type {string} */ method, /** @type {object} */ params = {}) => new Promise((resolve, reject) => {
+    inspectorSession?.post(method, params, (error, result) => (error ? reject(error) : resolve(result)));
+});
+// BENCH_PROFILE_KIND=allocations: sample allocations (also of objects already collected) instead of CPU time
+const allocations = process.env.BENCH_PROFILE_KIND === 'allocations';
+const startProfile = async () => {
+    if (!profileDir) {
+        return;
+    }
+    const inspector = require('inspector');
+    inspectorSession = new inspector.Session();
+    inspectorSession.connect();
+    if (allocations) {
+        await post('HeapProfiler.enable');
+        await post('HeapProfiler.startSampling', {samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true});
+    } else {
+        await post('Profiler.enable');
+        await post('Profiler.start');
+    }
+};
+const stopProfile = async (/** @type {string} */ name) => {
+    if (!inspectorSession || !profileDir) {
+        return;
+    }
+    const {profile} = /** @type {{profile: object}} */ (await post(allocations ? 'HeapProfiler.stopSampling' : 'Profiler.stop'));
+    const suffix = allocations ? 'heapprofile' : 'cpuprofile';
+    require('fs').writeFileSync(require('path').join(profileDir, `${process.argv[2].replace(/\W/g, '_')}-${name}-${process.pid}.${suffix}`), JSON.stringify(profile));
+    inspectorSession.disconnect();
+    inspectorSession = null;
+};
 
 /** @param {unknown} message */
 const reply = (message) => {
@@ -59,15 +106,20 @@ const main = async () => {
             }
             case 'fanOutBurst': {
                 const messages = Array.from({length: command.rounds}, (_, k) => benchMessage(k));
+                await startProfile();
                 const gcBefore = gcMs;
                 const start = now();
                 candidate.fanOutBurst(command.path, messages);
                 const loopMs = now() - start;
                 // Let the writes finish before reading the GC time
-                setTimeout(() => reply({id: command.id, start, loopMs, gcMs: gcMs - gcBefore}), 0);
+                setTimeout(async () => {
+                    await stopProfile('burst');
+                    reply({id: command.id, start, loopMs, gcMs: gcMs - gcBefore});
+                }, 0);
                 break;
             }
             case 'fanOutAwait': {
+                await startProfile();
                 const gcBefore = gcMs;
                 const start = now();
                 for (let k = 0; k < command.rounds; k++) {
@@ -75,7 +127,10 @@ const main = async () => {
                 }
                 const loopMs = now() - start;
                 // GC entries reach the observer a little later
-                setTimeout(() => reply({id: command.id, start, loopMs, gcMs: gcMs - gcBefore}), 0);
+                setTimeout(async () => {
+                    await stopProfile('awaited');
+                    reply({id: command.id, start, loopMs, gcMs: gcMs - gcBefore});
+                }, 0);
                 break;
             }
             case 'stop':

@@ -7,11 +7,13 @@ type TrackedSocket = Socket & {[kLastTurn]?: number};
 type WebSocketInternals = {readonly _socket?: TrackedSocket | null};
 
 /**
- * Batches the writes to a socket that happen within one turn of the event loop into one system call.
- * The first write of a turn goes out at once, as it would without us (a single message per socket, as in
- * a broadcast, costs nothing extra and reaches the peer while the loop goes on); a second write in the
- * same turn corks the socket, and the end of the turn (a nextTick callback) uncorks it. A burst of K
- * messages to N clients then costs 2 × N system calls instead of K × N.
+ * Batches the writes to a socket that happen within one synchronous run of code (a "turn": up to the next
+ * microtask checkpoint) into one system call. The first write of a turn goes out at once, as it would
+ * without us (a single message per socket, as in a broadcast, costs nothing extra and reaches the peer
+ * while the loop goes on); a second write in the same turn corks the socket, and the end of the turn (a
+ * microtask) uncorks it. A burst of K messages to N clients then costs 2 × N system calls instead of K × N.
+ * A turn ends at the first microtask checkpoint, so broadcasts awaited one after the other are separate
+ * turns and not held back.
  *
  * `ws` has no public handle on its TCP socket; it writes unmasked, uncompressed frames straight to
  * `_socket`, so corking that socket from outside delays but never reorders or splits its frames. With
@@ -59,7 +61,7 @@ export class TurnBatcher {
     private schedule(): void {
         if (!this.scheduled) {
             this.scheduled = true;
-            process.nextTick(this.endOfTurn);
+            queueMicrotask(this.endOfTurn);
         }
     }
 }
