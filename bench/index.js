@@ -149,7 +149,9 @@ const measure = async (name, n) => {
         };
         if (WORKLOADS.includes('echo')) {
             await collect();
+            await server.ask({cmd: 'profileStart'});
             const echo = await clients.ask({cmd: 'echo', url: `${origin}/echo`, actors: ECHO_ACTORS, roundTrips: ECHO_ROUND_TRIPS});
+            await server.ask({cmd: 'profileStop', name: 'echo'});
             Object.assign(figures, {echoP50Ms: echo.p50, echoP99Ms: echo.p99, echoPerSecond: echo.perSecond});
         }
         if (WORKLOADS.includes('burst')) {

@@ -133,6 +133,14 @@ const main = async () => {
                 }, 0);
                 break;
             }
+            case 'profileStart':
+                await startProfile();
+                reply({id: command.id});
+                break;
+            case 'profileStop':
+                await stopProfile(command.name);
+                reply({id: command.id});
+                break;
             case 'stop':
                 process.exit(0);
                 break;
