@@ -15,6 +15,8 @@ import type {ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
 import {newClientId} from './client-id';
 import {ClientRegistry} from './ClientRegistry';
 import {parseIncomingFrame} from './incoming-frame';
+import {AckScheduler} from './AckScheduler';
+import {DELIVERY_PROTOCOL, parseClientEnvelope} from './delivery-protocol';
 import {ListenerRegistry} from './ListenerRegistry';
 import {CLOSE_TRY_AGAIN_LATER, ClientGoneError, ServerClient, setClientIdFrame} from './ServerClient';
 import type {ClientHost} from './ServerClient';
@@ -45,6 +47,10 @@ export type WebSocketServerOptions = {
     readonly pingIntervalMs: number;
     /** How long a closing connection may take to complete the closing handshake before it is cut off */
     readonly closeGraceMs: number;
+    /** How soon after sending a client is pinged for an acknowledgement (with buffering on) */
+    readonly ackDelayMs: number;
+    /** How long a connection may take to answer when a second one wants to resume its client */
+    readonly resumeProbeTimeoutMs: number;
     readonly loggerFactory: MashroomLoggerFactory;
 };
 
@@ -56,6 +62,8 @@ export type ConnectRequest = {
     readonly requestedClientId: string | null;
     /** Logger context of the upgrade request (e.g. client IP); the client's adds username and clientId */
     readonly requestLoggerContext: Readonly<Record<string, unknown>>;
+    /** A client of the delivery protocol on resume: the last message it has */
+    readonly lastSeq: number | null;
 };
 
 export type UpgradeOutcome = 'upgraded' | 'full' | 'user-full' | 'stopped';
@@ -69,6 +77,9 @@ export const CLOSE_GOING_AWAY = 1001;
 
 const kClient = Symbol('mashroom-websocket-client');
 type TaggedSocket = WebSocket & {[kClient]?: ServerClient};
+
+const requestsDeliveryProtocol = (request: IncomingMessage): boolean =>
+    String(request.headers['sec-websocket-protocol'] ?? '').split(',').some((protocol) => protocol.trim() === DELIVERY_PROTOCOL);
 
 /**
  * The one WebSocket server shared by the webapp plugin (which feeds it authenticated upgrades) and the
@@ -86,17 +97,19 @@ export class MashroomWebSocketServer {
     private readonly socketHandlers: {
         readonly message: (this: TaggedSocket, data: WebSocket.RawData, isBinary: boolean) => void;
         readonly close: (this: TaggedSocket, code: number) => void;
-        readonly pong: (this: TaggedSocket) => void;
+        readonly pong: (this: TaggedSocket, data: Buffer) => void;
         readonly error: (this: TaggedSocket, error: Error) => void;
     };
     private readonly timers: Array<NodeJS.Timeout> = [];
     private readonly batcher = new TurnBatcher();
+    private readonly acks: AckScheduler;
     private bufferStore: ReconnectBufferStore | null = null;
     private disposal: Promise<void> | null = null;
 
     constructor(private readonly options: WebSocketServerOptions) {
         this.logger = options.loggerFactory('mashroom.websocket.server');
         this.listeners = new ListenerRegistry((client) => this.contextLogger(client));
+        this.acks = new AckScheduler(options.ackDelayMs);
         // closeTimeout exists since ws 8.19; @types/ws does not know it yet
         const serverOptions: ServerOptions & {closeTimeout: number} = {
             noServer: true,
@@ -107,6 +120,8 @@ export class MashroomWebSocketServer {
             maxPayload: options.maxMessageSizeBytes,
             // Every close we start (close(), unload, too slow, buffer full) ends within this time
             closeTimeout: options.closeGraceMs,
+            // The client library asks for the delivery protocol; everybody else gets plain messages
+            handleProtocols: (protocols) => (protocols.has(DELIVERY_PROTOCOL) ? DELIVERY_PROTOCOL : false),
         };
         this.wss = new WebSocketServer(serverOptions);
 
@@ -118,10 +133,10 @@ export class MashroomWebSocketServer {
             close(code) {
                 server.onSocketClose(this, code);
             },
-            pong() {
+            pong(data) {
                 const client = this[kClient];
                 if (client && client.socket === this) {
-                    client.alive = true;
+                    client.pong(data);
                 }
             },
             error(error) {
@@ -140,6 +155,7 @@ export class MashroomWebSocketServer {
             beforeWrite: (socket) => this.batcher.beforeWrite(socket),
             reconnectWindowPassed: (client) => this.reconnectWindowPassed(client),
             bufferUnusable: (client, reason) => this.bufferUnusable(client, reason),
+            ackWanted: (client) => this.acks.want(client),
         };
 
         if (options.keepAliveIntervalMs !== null) {
@@ -188,7 +204,7 @@ export class MashroomWebSocketServer {
         if (this.stopped) {
             return 'stopped';
         }
-        const resumable = this.findResumable(connect);
+        const resumable = this.findResumable(connect, requestsDeliveryProtocol(request));
         if (!resumable) {
             if (this.registry.size >= this.options.maxConnections) {
                 return 'full';
@@ -199,8 +215,10 @@ export class MashroomWebSocketServer {
             }
         }
         this.wss.handleUpgrade(request, socket, head, (webSocket) => {
-            if (resumable) {
+            if (resumable?.state === 'waiting') {
                 this.resumeClient(resumable, webSocket, connect);
+            } else if (resumable) {
+                this.takeOver(resumable, webSocket, connect);
             } else {
                 this.addClient(webSocket, connect);
             }
@@ -275,6 +293,7 @@ export class MashroomWebSocketServer {
     private async shutDown(): Promise<void> {
         this.timers.forEach((timer) => clearInterval(timer));
         this.timers.length = 0;
+        this.acks.stop();
         const clients = Array.from(this.registry.values());
         this.logger.info(`Shutting down the WebSocket server, closing ${clients.length} client(s)`);
         const sockets: Array<WebSocket> = [];
@@ -295,7 +314,11 @@ export class MashroomWebSocketServer {
         }
     }
 
-    private findResumable(connect: ConnectRequest): ServerClient | null {
+    /**
+     * The client the request may resume: same user, same connect path, same protocol. It may still be
+     * connected (its connection lost without a trace, or a second tab with a copied id): see takeOver.
+     */
+    private findResumable(connect: ConnectRequest, sequenced: boolean): ServerClient | null {
         const {requestedClientId, user, connectPath} = connect;
         if (!requestedClientId) {
             return null;
@@ -308,8 +331,8 @@ export class MashroomWebSocketServer {
             refusal = 'it belongs to another user';
         } else if (client.connectPath !== connectPath) {
             refusal = `it was connected on ${client.connectPath}`;
-        } else if (client.state !== 'waiting') {
-            refusal = 'it is still connected';
+        } else if (client.sequenced !== sequenced) {
+            refusal = `it ${client.sequenced ? 'spoke' : 'did not speak'} the delivery protocol`;
         }
         if (refusal) {
             const level = client && client.user.username !== user.username ? 'warn' : 'info';
@@ -322,7 +345,7 @@ export class MashroomWebSocketServer {
     private addClient(webSocket: WebSocket, connect: ConnectRequest): void {
         const clientId = newClientId();
         const loggerContext = {...connect.requestLoggerContext, username: connect.user.username, clientId};
-        const client = new ServerClient(this.host, webSocket, connect.connectPath, connect.user, loggerContext, clientId);
+        const client = new ServerClient(this.host, webSocket, connect.connectPath, connect.user, loggerContext, clientId, webSocket.protocol === DELIVERY_PROTOCOL);
         this.registry.add(client);
         this.attachSocket(webSocket, client);
         webSocket.send(setClientIdFrame(clientId));
@@ -331,7 +354,7 @@ export class MashroomWebSocketServer {
 
     private resumeClient(client: ServerClient, webSocket: WebSocket, connect: ConnectRequest): void {
         this.attachSocket(webSocket, client);
-        client.resume(webSocket).then((outcome) => {
+        client.resume(webSocket, connect.lastSeq).then((outcome) => {
             if (outcome === 'lost' && client.state === 'resuming') {
                 // No partial replay: give the old client up and serve the connection as a new one
                 this.contextLogger(client).warn(`The reconnect buffer of client ${client.clientId} is incomplete: it cannot resume, the connection gets a new client`);
@@ -348,15 +371,59 @@ export class MashroomWebSocketServer {
         });
     }
 
-    private attachSocket(webSocket: TaggedSocket, client: ServerClient): void {
-        if (!webSocket[kClient]) {
+    /**
+     * A request wants to resume a client that still has a connection. If that connection does not answer a
+     * ping in time it is gone (it died without a trace): cut it off and resume. If it answers, the client
+     * is alive elsewhere (a second tab with a copied id): the request gets a new client.
+     */
+    private takeOver(client: ServerClient, webSocket: WebSocket, connect: ConnectRequest): void {
+        // Listen for errors at once, but read nothing until it is clear whose messages these are
+        this.attachSocket(webSocket, null);
+        webSocket.pause();
+        client.probe(this.options.resumeProbeTimeoutMs).then((outcome) => {
+            webSocket.resume();
+            if (webSocket.readyState !== WebSocket.OPEN) {
+                return;
+            }
+            if (this.stopped) {
+                webSocket.close(CLOSE_GOING_AWAY, 'Server shutting down');
+                return;
+            }
+            const logger = this.contextLogger(client);
+            if (client.state === 'waiting') {
+                this.resumeClient(client, webSocket, connect);
+            } else if (outcome === 'gone' && this.registry.has(client)) {
+                logger.info(`The connection of client ${client.clientId} did not answer a ping: it is taken over by the new one`);
+                const stale = client.socket;
+                if (client.socketDropped()) {
+                    this.resumeClient(client, webSocket, connect);
+                } else {
+                    this.forget(client);
+                    this.addClient(webSocket, connect);
+                }
+                stale?.terminate();
+            } else if (this.registry.size < this.options.maxConnections) {
+                logger.info(`Client ${client.clientId} is still connected (another tab with the same id?): the new connection gets a new client`);
+                this.addClient(webSocket, connect);
+            } else {
+                webSocket.close(CLOSE_TRY_AGAIN_LATER, 'Server full');
+            }
+        }, (error: unknown) => {
+            this.contextLogger(client).error(`Taking over client ${client.clientId} failed`, error);
+            webSocket.terminate();
+        });
+    }
+
+    /** Attach the shared handlers once; a socket without client (yet) has its events ignored */
+    private attachSocket(webSocket: TaggedSocket, client: ServerClient | null): void {
+        if (!(kClient in webSocket)) {
             const handlers = this.socketHandlers;
             webSocket.on('message', handlers.message);
             webSocket.on('close', handlers.close);
             webSocket.on('pong', handlers.pong);
             webSocket.on('error', handlers.error);
         }
-        webSocket[kClient] = client;
+        webSocket[kClient] = client ?? undefined;
     }
 
     private onFrame(socket: TaggedSocket, data: WebSocket.RawData, isBinary: boolean): void {
@@ -369,7 +436,20 @@ export class MashroomWebSocketServer {
             this.contextLogger(client).warn(`Ignoring a frame of client ${client.clientId}: ${frame.problem}`);
             return;
         }
-        if (!this.listeners.dispatchMessage(frame.message, client)) {
+        let message = frame.message;
+        if (client.sequenced) {
+            const envelope = parseClientEnvelope(message);
+            if (envelope.kind === 'ack') {
+                client.acknowledgeSeq(envelope.seq);
+                return;
+            }
+            if (envelope.kind === 'invalid') {
+                this.contextLogger(client).warn(`Ignoring a frame of client ${client.clientId}: ${envelope.problem}`);
+                return;
+            }
+            message = envelope.payload;
+        }
+        if (!this.listeners.dispatchMessage(message, client)) {
             this.contextLogger(client).warn(`No message listener takes the message of client ${client.clientId} on connect path ${client.connectPath || '/'}`);
         }
     }
@@ -448,7 +528,7 @@ export class MashroomWebSocketServer {
                 continue;
             }
             client.alive = false;
-            socket.ping();
+            client.ping();
         }
     }
 

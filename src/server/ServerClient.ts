@@ -6,7 +6,9 @@ import type {BufferBudget} from '../buffer/BufferBudget';
 import {ClientBufferQueue} from '../buffer/ClientBufferQueue';
 import {BufferLostError} from '../buffer/ReconnectBufferStore';
 import type {ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
-import {isOpen, writeFrame} from './write-frame';
+import {AckTracker} from './AckTracker';
+import {envelope, seqOfEnvelope} from './delivery-protocol';
+import {isOpen} from './write-frame';
 
 /**
  * - open: connected, messages go to the socket
@@ -39,6 +41,8 @@ export interface ClientHost {
     reconnectWindowPassed(client: ServerClient): void;
     /** The client's reconnect buffer overflowed or broke: it can no longer resume in full */
     bufferUnusable(client: ServerClient, reason: Error): void;
+    /** The client sent frames that no ping asked about yet: ping it soon */
+    ackWanted(client: ServerClient): void;
 }
 
 /** A message accepted by sendMessage whose promise is still open */
@@ -68,6 +72,7 @@ const isWrittenThrough = (socket: WebSocket): boolean => {
 };
 
 export type ResumeOutcome = 'resumed' | 'lost' | 'interrupted';
+export type ProbeOutcome = 'alive' | 'gone';
 
 export class ClientGoneError extends Error {
     constructor(clientId: string) {
@@ -83,9 +88,14 @@ export const setClientIdFrame = (clientId: string): string => JSON.stringify({ty
  * stay out of logs and JSON). The object lives as long as the client, across reconnects, because
  * plugins keep it as a key (the messaging plugin keeps its subscriptions per client object).
  *
- * Delivery: a message sent while connected is written to the socket and kept until the write has completed.
- * If the connection drops first, the messages still kept go into the reconnect buffer, in order, ahead
- * of everything sent later; without buffering their sends reject.
+ * Delivery with reconnect buffering on: every frame sent on a connection is kept until the peer has
+ * acknowledged it (a pong to a later ping, see AckTracker). When the connection drops, the frames not
+ * acknowledged go into the reconnect buffer, in order, ahead of everything sent later, and a resume
+ * replays them: a message may arrive twice after a drop, but it is not lost. Without buffering, a message
+ * whose write had not completed when the connection dropped makes its sendMessage reject.
+ *
+ * A client that speaks the delivery protocol (see delivery-protocol.ts) gets every message numbered, so it
+ * can drop the duplicates and tell on a resume what it has.
  */
 export class ServerClient implements MashroomWebSocketClient {
 
@@ -98,8 +108,10 @@ export class ServerClient implements MashroomWebSocketClient {
     #epoch = 0;
     #reconnectTimer: NodeJS.Timeout | null = null;
     #buffer: ClientBufferQueue | null = null;
-    // Written (or held back) while connected, write not yet completed; oldest first. Created on first use:
-    // an idle client costs no array. A write the operating system took at once is not kept at all
+    // Frames of the current connection not yet acknowledged (only with buffering on); made on first use
+    #acks: AckTracker | null = null;
+    // Promises of messages written (or held back) but not yet written through; oldest first. A write the
+    // operating system took at once is not kept here at all
     #unconfirmed: Array<Pending> | null = null;
     // Writes of messages handed to ws, and write callbacks received; equal again after every drop
     #writeSeq = 0;
@@ -111,6 +123,10 @@ export class ServerClient implements MashroomWebSocketClient {
     // One write callback for all messages of this client, made on first use: no closure per message.
     // Write callbacks come in write order, so counting them tells which writes have completed
     #onWritten: ((error?: Error | null) => void) | null = null;
+    // For a client of the delivery protocol: the number of the last message; null for plain clients
+    #lastSeq: number | null;
+    // A running check whether the connection is still alive (a second connection wants to take over)
+    #probe: {resolve: (outcome: ProbeOutcome) => void; timer: NodeJS.Timeout} | null = null;
 
     constructor(
         host: ClientHost,
@@ -119,9 +135,11 @@ export class ServerClient implements MashroomWebSocketClient {
         readonly user: MashroomSecurityUser,
         readonly loggerContext: Readonly<Record<string, unknown>>,
         readonly clientId: string,
+        sequenced = false,
     ) {
         this.#host = host;
         this.#socket = socket;
+        this.#lastSeq = sequenced ? 0 : null;
     }
 
     get socket(): WebSocket | null {
@@ -132,24 +150,31 @@ export class ServerClient implements MashroomWebSocketClient {
         return this.#state;
     }
 
+    /** Whether the client speaks the delivery protocol */
+    get sequenced(): boolean {
+        return this.#lastSeq !== null;
+    }
+
     /** Whether this is a client of that host and not closed, i.e. registered there (a closed client never is) */
     isServedBy(host: ClientHost): boolean {
         return this.#host === host && this.#state !== 'closed';
     }
 
     send(data: string): Promise<void> {
+        if (this.#state === 'closed') {
+            return Promise.reject(new ClientGoneError(this.clientId));
+        }
+        const frame = this.#lastSeq === null ? data : envelope(++this.#lastSeq, data);
         switch (this.#state) {
             case 'open':
-                return this.deliver(data, null);
+                return this.deliver(frame, null);
             case 'resuming': {
-                const pending = new Pending(data);
+                const pending = new Pending(frame);
                 this.#resumeQueue?.push(pending);
                 return pending.promise;
             }
-            case 'waiting':
-                return this.#buffer ? this.#buffer.append(data) : Promise.reject(new ClientGoneError(this.clientId));
             default:
-                return Promise.reject(new ClientGoneError(this.clientId));
+                return this.#buffer ? this.#buffer.append(frame) : Promise.reject(new ClientGoneError(this.clientId));
         }
     }
 
@@ -162,15 +187,22 @@ export class ServerClient implements MashroomWebSocketClient {
         this.#socket = null;
         this.#epoch++;
         this.alive = false;
-        const undelivered = this.takeUndelivered();
+        this.endProbe('gone');
+        const {frames, pending} = this.takeUndelivered();
         if (!store) {
             this.#state = 'closed';
-            undelivered.forEach((message) => message.reject(new ClientGoneError(this.clientId)));
+            pending.forEach((message) => message.reject(new ClientGoneError(this.clientId)));
             return false;
         }
         this.#state = 'waiting';
         const buffer = this.bufferQueue(store);
-        undelivered.forEach((message) => buffer.append(message.data).then(message.resolve, message.reject));
+        let appended: Promise<void> = Promise.resolve();
+        for (const frame of frames) {
+            appended = buffer.append(frame);
+            // The outcome is reported through the promises of the messages (and the buffer's own handling)
+            appended.catch(() => undefined);
+        }
+        pending.forEach((message) => appended.then(message.resolve, message.reject));
         this.#reconnectTimer = setTimeout(() => this.#host.reconnectWindowPassed(this), this.#host.reconnectTimeoutMs);
         this.#reconnectTimer.unref();
         return true;
@@ -178,11 +210,12 @@ export class ServerClient implements MashroomWebSocketClient {
 
     /**
      * Take a waiting client over to a new socket: read the buffer, and if it is complete send the client
-     * its id again, replay the buffer in order, then the messages sent meanwhile, and delete the buffer
-     * once the replay is written. 'lost': the buffer is not complete and nothing was sent; the caller
-     * gives this client up and serves the socket as a new client. 'interrupted': the socket went away.
+     * its id again, replay the buffer in order (for a client of the delivery protocol, what it has not got
+     * yet: after `lastSeq`), then the messages sent meanwhile. 'lost': the buffer is not complete and
+     * nothing was sent; the caller gives this client up and serves the socket as a new client.
+     * 'interrupted': the socket went away.
      */
-    async resume(socket: WebSocket): Promise<ResumeOutcome> {
+    async resume(socket: WebSocket, lastSeq: number | null): Promise<ResumeOutcome> {
         if (this.#state !== 'waiting') {
             throw new Error(`Cannot resume client ${this.clientId} in state ${this.#state}`);
         }
@@ -215,32 +248,80 @@ export class ServerClient implements MashroomWebSocketClient {
             // Dropped again while reading: the buffer is untouched and the queue went into it
             return 'interrupted';
         }
+        if (lastSeq !== null && this.#lastSeq !== null) {
+            replay = replay.filter((frame) => (seqOfEnvelope(frame) ?? Infinity) > lastSeq);
+        }
         this.#host.beforeWrite(socket);
         socket.send(setClientIdFrame(this.clientId));
-        // The replay is not kept as unconfirmed: until the buffer is deleted below, it is still in there
-        let lastReplayWrite: Promise<void> = Promise.resolve();
-        for (const data of replay) {
-            this.#host.beforeWrite(socket);
-            lastReplayWrite = writeFrame(socket, data);
-        }
         this.#resumeQueue = null;
         this.#state = 'open';
+        for (const frame of replay) {
+            this.deliver(frame, null);
+        }
+        // The replay is kept as unacknowledged on this connection now, so the buffer can go
+        buffer?.remove().catch((error: unknown) => {
+            this.#host.contextLogger(this).error(`Deleting the reconnect buffer of client ${this.clientId} failed`, error);
+        });
         queue.forEach((message) => this.deliver(message.data, message));
         this.#host.contextLogger(this).info(`Client ${this.clientId} resumed, ${replay.length} buffered message(s) replayed`);
-
-        if (buffer) {
-            try {
-                // Frames are written in order: when the last one is out, all are
-                await lastReplayWrite;
-            } catch {
-                // The socket died during the replay; the buffer stays for the next attempt
-                return 'interrupted';
-            }
-            if (this.#epoch === epoch) {
-                await buffer.remove();
-            }
-        }
         return 'resumed';
+    }
+
+    /**
+     * Find out whether the current connection is alive: ping it and wait for any pong, at most timeoutMs.
+     * (A client that reconnects with its id while we still hold a connection may have lost that one
+     * without a trace, or may be a second tab that copied the id.)
+     */
+    probe(timeoutMs: number): Promise<ProbeOutcome> {
+        const socket = this.#socket;
+        if (!socket || !isOpen(socket)) {
+            return Promise.resolve('gone');
+        }
+        this.endProbe('alive');
+        return new Promise((resolve) => {
+            const timer = setTimeout(() => this.endProbe('gone'), timeoutMs);
+            timer.unref();
+            this.#probe = {resolve, timer};
+            socket.ping(this.#acks ? this.#acks.pingPayload() : undefined);
+        });
+    }
+
+    /** A pong arrived on the current socket */
+    pong(payload: Buffer): void {
+        this.alive = true;
+        this.endProbe('alive');
+        const acks = this.#acks;
+        if (acks && acks.acknowledgePong(payload.toString()) && acks.needsPing) {
+            this.#host.ackWanted(this);
+        }
+    }
+
+    /** A client of the delivery protocol says it has every message up to `seq` */
+    acknowledgeSeq(seq: number): void {
+        this.#acks?.acknowledgeWhile((frame) => (seqOfEnvelope(frame) ?? Infinity) <= seq);
+    }
+
+    /**
+     * Ping to have the frames sent since the last ping acknowledged. A client that has not answered the
+     * previous one while more is unacknowledged than its reconnect buffer could take on a drop is not
+     * reading: it is closed as too slow, while what it has not read still fits into the buffer.
+     */
+    pingForAck(): void {
+        const socket = this.#socket;
+        const acks = this.#acks;
+        if (!socket || !isOpen(socket) || !acks) {
+            return;
+        }
+        if (acks.awaitingPong && acks.unackedBytes > this.maxUnacknowledgedBytes()) {
+            this.closeAsTooSlow(socket, `${acks.unackedBytes} bytes sent and not acknowledged, more than would fit into its reconnect buffer`);
+        } else if (acks.needsPing) {
+            socket.ping(acks.pingPayload());
+        }
+    }
+
+    /** The dead peer check's ping; it also asks for an acknowledgement */
+    ping(): void {
+        this.#socket?.ping(this.#acks ? this.#acks.pingPayload() : undefined);
     }
 
     /** Remove the client for good: close the socket (if any) with the given code, drop its buffer */
@@ -263,7 +344,8 @@ export class ServerClient implements MashroomWebSocketClient {
         this.#epoch++;
         this.alive = false;
         this.clearReconnectTimer();
-        this.takeUndelivered().forEach((message) => message.reject(new ClientGoneError(this.clientId)));
+        this.endProbe('gone');
+        this.takeUndelivered().pending.forEach((message) => message.reject(new ClientGoneError(this.clientId)));
         this.discardBuffer();
         return socket;
     }
@@ -274,34 +356,51 @@ export class ServerClient implements MashroomWebSocketClient {
     }
 
     /**
-     * Write a message to the open socket, or hold it back if the socket is closing or the client too slow.
+     * Write a frame to the open socket, or hold it back if the socket is closing or the client too slow.
      * `pending` is the message's promise if it has one already (it waited for a replay).
      */
-    private deliver(data: string, pending: Pending | null): Promise<void> {
+    private deliver(frame: string, pending: Pending | null): Promise<void> {
         const socket = this.#socket;
+        let acks = this.#acks;
+        if (!acks && this.#host.bufferStore) {
+            acks = this.#acks = new AckTracker();
+        }
+        acks?.add(frame);
         if (!socket || !isOpen(socket)) {
-            return this.holdBack(socket, pending ?? new Pending(data));
+            return this.holdBack(socket, pending ?? new Pending(frame));
         }
         if (this.#host.beforeWrite(socket) && socket.bufferedAmount > this.#host.maxUnsentBytes) {
-            this.closeAsTooSlow(socket);
-            return this.holdBack(socket, pending ?? new Pending(data));
+            this.closeAsTooSlow(socket, `${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${this.#host.maxUnsentBytes})`);
+            return this.holdBack(socket, pending ?? new Pending(frame));
         }
         const seq = ++this.#writeSeq;
-        socket.send(data, this.#onWritten ??= (error) => {
+        socket.send(frame, this.#onWritten ??= (error) => {
             // On an error the socket is going down; its close event puts the message into the buffer (or rejects it)
             if (!error) {
                 this.confirmWrite();
             }
         });
+        if (acks) {
+            this.#host.ackWanted(this);
+        }
         if (isWrittenThrough(socket)) {
             // The operating system has it: as written as a write callback would say, and nothing to keep
             pending?.resolve();
             return pending ? pending.promise : RESOLVED;
         }
-        const entry = pending ?? new Pending(data);
+        const entry = pending ?? new Pending(frame);
         entry.seq = seq;
         (this.#unconfirmed ??= []).push(entry);
         return entry.promise;
+    }
+
+    /**
+     * What may be in flight unacknowledged: it all goes into the reconnect buffer on a drop, together with
+     * what is held back while closing (up to maxUnsentBytes), so it must leave room for that
+     */
+    private maxUnacknowledgedBytes(): number {
+        const {bufferMaxBytes, maxUnsentBytes} = this.#host;
+        return Math.max(bufferMaxBytes - 2 * maxUnsentBytes, bufferMaxBytes / 4);
     }
 
     private confirmWrite(): void {
@@ -329,24 +428,42 @@ export class ServerClient implements MashroomWebSocketClient {
     }
 
     /** A client that does not read must not make us hold its messages in memory without bound */
-    private closeAsTooSlow(socket: WebSocket): void {
-        this.#host.contextLogger(this).warn(`Client ${this.clientId} has ${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${this.#host.maxUnsentBytes}): closing it as too slow (1013)`);
+    private closeAsTooSlow(socket: WebSocket, why: string): void {
+        this.#host.contextLogger(this).warn(`Client ${this.clientId} has ${why}: closing it as too slow (1013)`);
         // ws cuts the connection off if the peer does not complete the close in time (closeTimeout)
         socket.close(CLOSE_TRY_AGAIN_LATER, 'Client too slow');
     }
 
-    /** The messages not delivered yet, oldest first; they are no longer kept here */
-    private takeUndelivered(): Array<Pending> {
-        const undelivered = this.#unconfirmed ?? [];
+    /**
+     * Everything of the connection that may not have arrived, oldest first: the frames to buffer (with
+     * buffering on: all not acknowledged, then those sent during a replay) and the promises to settle.
+     * Nothing of it is kept here afterwards.
+     */
+    private takeUndelivered(): {frames: Array<string>; pending: Array<Pending>} {
+        const pending = this.#unconfirmed ?? [];
         this.#unconfirmed = null;
         this.#heldBytes = 0;
         // Every write so far is settled now: confirmed, or among the undelivered
         this.#confirmedSeq = this.#writeSeq;
+        const frames = this.#acks ? this.#acks.takeAll() : pending.map((message) => message.data);
+        this.#acks = null;
         if (this.#resumeQueue) {
-            undelivered.push(...this.#resumeQueue);
+            for (const message of this.#resumeQueue) {
+                frames.push(message.data);
+                pending.push(message);
+            }
             this.#resumeQueue = null;
         }
-        return undelivered;
+        return {frames, pending};
+    }
+
+    private endProbe(outcome: ProbeOutcome): void {
+        const probe = this.#probe;
+        if (probe) {
+            this.#probe = null;
+            clearTimeout(probe.timer);
+            probe.resolve(outcome);
+        }
     }
 
     private bufferQueue(store: ReconnectBufferStore): ClientBufferQueue {

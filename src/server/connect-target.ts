@@ -8,6 +8,8 @@ export type ConnectTarget = {
     readonly requestedClientId: string | null;
     /** The raw `clientId` query parameter when present but not one of our ids (for the log) */
     readonly rejectedClientId: string | null;
+    /** The `lastSeq` query parameter of the delivery protocol, if it is a whole number */
+    readonly lastSeq: number | null;
 };
 
 export type ConnectTargetError = {
@@ -37,10 +39,13 @@ export const parseConnectTarget = (url: string | undefined, basePath: string): C
     const params = new URLSearchParams(query);
     const clientIdParam = params.get('clientId');
     const requestedClientId = clientIdParam !== null && isClientId(clientIdParam) ? clientIdParam : null;
+    const lastSeqParam = params.get('lastSeq');
+    const lastSeq = lastSeqParam !== null && /^\d{1,15}$/.test(lastSeqParam) ? Number(lastSeqParam) : null;
     return {
         connectPath: path.slice(basePath.length),
         requestedClientId,
         rejectedClientId: clientIdParam !== null && requestedClientId === null ? clientIdParam : null,
+        lastSeq,
     };
 };
 

@@ -12,6 +12,10 @@ import {createUpgradeHandler} from './upgrade-handler';
 export const PING_INTERVAL_MS = 30_000;
 /** How long unload waits for a client to complete the closing handshake */
 export const CLOSE_GRACE_MS = 1_000;
+/** How soon after sending a client is pinged for an acknowledgement (with reconnect buffering on) */
+export const ACK_DELAY_MS = 50;
+/** How long a connection may take to answer a ping when another one asks to resume its client */
+export const RESUME_PROBE_TIMEOUT_MS = 1_000;
 
 const openBufferStore = async (folder: string, logger: MashroomLogger): Promise<FileReconnectBufferStore | null> => {
     try {
@@ -44,6 +48,8 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         keepAliveIntervalMs: config.enableKeepAlive ? config.keepAliveIntervalSec * 1000 : null,
         pingIntervalMs: PING_INTERVAL_MS,
         closeGraceMs: CLOSE_GRACE_MS,
+        ackDelayMs: ACK_DELAY_MS,
+        resumeProbeTimeoutMs: RESUME_PROBE_TIMEOUT_MS,
         loggerFactory,
     });
     installServer(server);
@@ -55,8 +61,8 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
     });
 
     if (config.reconnectMessageBufferFolder) {
-        if (config.maxUnsentBytesPerClient >= config.reconnectMessageBufferMaxBytes) {
-            logger.warn(`maxUnsentBytesPerClient (${config.maxUnsentBytesPerClient}) is not below reconnectMessageBufferMaxBytes (${config.reconnectMessageBufferMaxBytes}): a client closed as too slow will not fit into its reconnect buffer and cannot resume`);
+        if (config.maxUnsentBytesPerClient * 4 > config.reconnectMessageBufferMaxBytes) {
+            logger.warn(`maxUnsentBytesPerClient (${config.maxUnsentBytesPerClient}) is more than a quarter of reconnectMessageBufferMaxBytes (${config.reconnectMessageBufferMaxBytes}): a client closed as too slow may not fit into its reconnect buffer and then cannot resume`);
         }
         const store = await openBufferStore(resolve(serverConfig.serverRootFolder, config.reconnectMessageBufferFolder), logger);
         if (store) {

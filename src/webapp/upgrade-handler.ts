@@ -94,6 +94,7 @@ export const createUpgradeHandler = (
             user,
             requestedClientId: target.requestedClientId,
             requestLoggerContext: logger.getContext() ?? {},
+            lastSeq: target.lastSeq,
         });
         if (outcome !== 'upgraded') {
             socket.on('error', onEarlySocketError);

@@ -245,18 +245,42 @@ describe('reconnect buffer', () => {
         expect(resumed.clientId).toBe(clientId);
     });
 
-    it('does not resume on another connect path, nor a client that is still connected', async () => {
+    it('does not resume on another connect path, nor a client whose connection is alive (a second tab)', async () => {
         await start();
         const {client, clientId} = await connect('alice');
+        // The first connection answers the probe ping: the second one is somebody else with a copied id
         const duplicate = await connect('alice', `?clientId=${clientId}`);
         expect(duplicate.clientId).not.toBe(clientId);
-        expect(server.context.log.find('info', 'it is still connected')).toHaveLength(1);
+        expect(server.context.log.find('info', `Client ${clientId} is still connected`)).toHaveLength(1);
+        expect(client.socket.readyState).toBe(client.socket.OPEN);
 
         await client.drop();
         await waitingFor(clientId);
         const elsewhere = await connect('alice', `?clientId=${clientId}`, '/other');
         expect(elsewhere.clientId).not.toBe(clientId);
         expect(server.context.log.find('info', 'it was connected on /feed')).toHaveLength(1);
+    });
+
+    it('takes over a client whose connection died without a trace, with everything it had not read', async () => {
+        await start();
+        const {client, clientId} = await connect('alice');
+        const target = serverSide(clientId);
+        // The old connection goes silent: no close, no pong, nothing read any more
+        (client.socket as unknown as {_socket: import('net').Socket})._socket.pause();
+        for (let n = 0; n < 20; n++) {
+            await server.service.sendMessage(target, {n});
+        }
+        const successor = await connect('alice', `?clientId=${clientId}`);
+        expect(successor.clientId).toBe(clientId);
+        expect(server.context.log.find('info', `The connection of client ${clientId} did not answer a ping`)).toHaveLength(1);
+        for (let n = 0; n < 20; n++) {
+            expect(await successor.client.nextJson()).toEqual({n});
+        }
+        // The same client object, now on the new connection
+        expect(serverSide(clientId)).toBe(target);
+        await server.service.sendMessage(target, {after: 'takeover'});
+        expect(await successor.client.nextJson()).toEqual({after: 'takeover'});
+        (client.socket as unknown as {_socket: import('net').Socket})._socket.resume();
     });
 
     it('removes buffer files left over by a previous process at start', async () => {

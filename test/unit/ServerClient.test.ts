@@ -30,6 +30,7 @@ describe('ServerClient', () => {
         beforeWrite: () => true,
         reconnectWindowPassed: (client) => expired.push(client),
         bufferUnusable: () => undefined,
+        ackWanted: () => undefined,
     });
     const pair = async (): Promise<SocketPair> => {
         const created = await socketPair();
@@ -111,7 +112,7 @@ describe('ServerClient', () => {
         const second = await pair();
         const frames: Array<string> = [];
         second.client.on('message', (data) => frames.push(data.toString()));
-        const resuming = serverClient.resume(second.server);
+        const resuming = serverClient.resume(second.server, null);
         expect(serverClient.state).toBe('resuming');
         const queued = serverClient.send('3');
         expect(await resuming).toBe('resumed');
@@ -131,7 +132,7 @@ describe('ServerClient', () => {
         serverClient.socketDropped();
         await serverClient.send('1');
         const second = await pair();
-        const resuming = serverClient.resume(second.server);
+        const resuming = serverClient.resume(second.server, null);
         const queued = serverClient.send('2');
         // The new socket drops before the replay got going
         serverClient.socketDropped();
@@ -168,7 +169,7 @@ describe('ServerClient', () => {
         const second = await pair();
         const frames: Array<string> = [];
         second.client.on('message', (data) => frames.push(data.toString()));
-        expect(await serverClient.resume(second.server)).toBe('lost');
+        expect(await serverClient.resume(second.server, null)).toBe('lost');
         // A round trip on the socket shows that nothing was sent before it
         second.server.send('"marker"');
         while (frames.length < 1) {
@@ -189,6 +190,6 @@ describe('ServerClient', () => {
     it('refuses to resume a client that is not waiting', async () => {
         const {server} = await pair();
         const serverClient = newClient(host(null), server);
-        await expect(serverClient.resume(server)).rejects.toThrow('in state open');
+        await expect(serverClient.resume(server, null)).rejects.toThrow('in state open');
     });
 });

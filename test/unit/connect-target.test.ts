@@ -19,13 +19,20 @@ describe('parseConnectTarget', () => {
 
     it('takes a clientId of our form from the query', () => {
         expect(parseConnectTarget(`/websocket/test?x=1&clientId=${id}`, '/websocket'))
-            .toEqual({connectPath: '/test', requestedClientId: id, rejectedClientId: null});
+            .toEqual({connectPath: '/test', requestedClientId: id, rejectedClientId: null, lastSeq: null});
     });
 
     it('treats any other clientId as absent and reports it', () => {
         for (const value of ['abc', '../../etc/passwd', id.toUpperCase(), `${id}x`, '']) {
             expect(parseConnectTarget(`/websocket/t?clientId=${encodeURIComponent(value)}`, '/websocket'))
-                .toEqual({connectPath: '/t', requestedClientId: null, rejectedClientId: value});
+                .toEqual({connectPath: '/t', requestedClientId: null, rejectedClientId: value, lastSeq: null});
+        }
+    });
+
+    it('takes lastSeq when it is a whole number', () => {
+        expect(parseConnectTarget(`/websocket/t?clientId=${id}&lastSeq=42`, '/websocket')).toMatchObject({lastSeq: 42});
+        for (const value of ['-1', '1.5', 'x', '', '1e3', '9'.repeat(20)]) {
+            expect(parseConnectTarget(`/websocket/t?lastSeq=${value}`, '/websocket')).toMatchObject({lastSeq: null});
         }
     });
 

@@ -1,0 +1,55 @@
+import {AckTracker} from '../../src/server/AckTracker';
+
+describe('AckTracker', () => {
+    it('keeps what was sent until a pong answers a ping sent after it', () => {
+        const acks = new AckTracker();
+        ['a', 'b', 'c'].forEach((frame) => acks.add(frame));
+        expect(acks.needsPing).toBe(true);
+        const payload = acks.pingPayload();
+        expect(payload).toBe('3');
+        expect(acks.needsPing).toBe(false);
+        expect(acks.awaitingPong).toBe(true);
+        acks.add('d');
+        expect(acks.acknowledgePong(payload)).toBe(true);
+        expect(acks.awaitingPong).toBe(false);
+        expect(acks.needsPing).toBe(true);
+        expect(acks.takeAll()).toEqual(['d']);
+        expect(acks.unackedBytes).toBe(0);
+    });
+
+    it('ignores pongs it did not ask for, stale ones and garbage', () => {
+        const acks = new AckTracker();
+        acks.add('a');
+        acks.add('b');
+        expect(acks.acknowledgePong('1')).toBe(false);
+        const payload = acks.pingPayload();
+        for (const unsolicited of ['', 'x', '-1', '0', '3', '1.5']) {
+            expect(acks.acknowledgePong(unsolicited)).toBe(false);
+        }
+        expect(acks.acknowledgePong(payload)).toBe(true);
+        expect(acks.acknowledgePong(payload)).toBe(false);
+        expect(acks.takeAll()).toEqual([]);
+    });
+
+    it('acknowledges from the oldest frame on while a condition holds', () => {
+        const acks = new AckTracker();
+        ['1', '2', '3', '4'].forEach((frame) => acks.add(frame));
+        acks.acknowledgeWhile((frame) => Number(frame) <= 2);
+        expect(acks.sent).toBe(4);
+        expect(acks.unackedBytes).toBe(2);
+        expect(acks.takeAll()).toEqual(['3', '4']);
+    });
+
+    it('stays correct across many acknowledgements (compaction)', () => {
+        const acks = new AckTracker();
+        let acknowledged = 0;
+        for (let n = 0; n < 5000; n++) {
+            acks.add(String(n));
+            if (n % 7 === 0) {
+                acks.acknowledgePong(acks.pingPayload());
+                acknowledged = n + 1;
+            }
+        }
+        expect(acks.takeAll()).toEqual(Array.from({length: 5000 - acknowledged}, (_, index) => String(acknowledged + index)));
+    });
+});
