@@ -1,14 +1,23 @@
-// The script of the WebSocket test page; plain browser JavaScript, no build step.
+// @ts-check
+// The script of the WebSocket test page; plain browser JavaScript on top of the client library.
 (function () {
     'use strict';
 
-    var CLIENT_ID_KEY = 'MashroomWebSocketTestPageClientId';
-    var socket = null;
-
+    /** @param {string} id @returns {HTMLElement} */
     function byId(id) {
-        return document.getElementById(id);
+        var element = document.getElementById(id);
+        if (!element) {
+            throw new Error('The page has no #' + id);
+        }
+        return element;
     }
 
+    /** @param {string} id */
+    function button(id) {
+        return /** @type {HTMLButtonElement} */ (byId(id));
+    }
+
+    /** @param {'incoming' | 'outgoing' | 'event'} kind @param {string} text */
     function log(kind, text) {
         var line = document.createElement('div');
         line.className = kind;
@@ -16,93 +25,52 @@
         byId('log').appendChild(line);
     }
 
+    /** @param {'Not connected' | 'Connecting' | 'Connected' | 'Reconnecting'} state */
     function showState(state) {
         byId('state').textContent = state;
-        var connected = state === 'Connected';
-        byId('connect').disabled = state !== 'Not connected';
-        byId('disconnect').disabled = !connected;
-        byId('send-greeting').disabled = !connected;
+        button('connect').disabled = state !== 'Not connected';
+        button('disconnect').disabled = state === 'Not connected';
+        button('send-greeting').disabled = state !== 'Connected';
     }
 
-    function storedClientId() {
-        try {
-            return window.sessionStorage.getItem(CLIENT_ID_KEY);
-        } catch (e) {
-            return null;
-        }
-    }
+    var url = (window.location.protocol === 'https:' ? 'wss:' : 'ws:') + '//' + window.location.host + window.location.pathname;
+    var client = new (/** @type {any} */ (window).MashroomWebSocketClient)(url, {storageKey: 'MashroomWebSocketTestPage'});
 
-    function storeClientId(clientId) {
-        byId('client-id').textContent = clientId;
-        try {
-            window.sessionStorage.setItem(CLIENT_ID_KEY, clientId);
-        } catch (e) {
-            // Storage may be disabled; the id is then only kept for this page view
-        }
-    }
+    client.on('open', function (/** @type {{clientId: string, resumed: boolean}} */ event) {
+        byId('client-id').textContent = event.clientId;
+        log('event', (event.resumed ? 'Resumed client ' : 'Connected as new client ') + event.clientId);
+        showState('Connected');
+    });
+    client.on('reset', function (/** @type {{clientId: string, previousClientId: string}} */ event) {
+        log('event', 'The server could not resume client ' + event.previousClientId + ': starting afresh');
+    });
+    client.on('message', function (/** @type {unknown} */ payload) {
+        log('incoming', 'Received: ' + JSON.stringify(payload));
+    });
+    client.on('close', function (/** @type {{code: number, reason: string, willReconnect: boolean}} */ event) {
+        log('event', 'Connection closed, code ' + event.code + (event.reason ? ', reason: ' + event.reason : '') +
+            (event.willReconnect ? '; reconnecting' : ''));
+        showState(event.willReconnect ? 'Reconnecting' : 'Not connected');
+    });
+    client.on('error', function (/** @type {Error} */ error) {
+        log('event', 'Error: ' + error.message);
+    });
 
-    function connectUrl() {
-        var protocol = window.location.protocol === 'https:' ? 'wss:' : 'ws:';
-        var clientId = storedClientId();
-        return protocol + '//' + window.location.host + window.location.pathname +
-            (clientId ? '?clientId=' + encodeURIComponent(clientId) : '');
-    }
-
-    function connect() {
-        if (socket) {
-            return;
-        }
-        var url = connectUrl();
-        log('event', 'Connecting to ' + url);
+    button('connect').addEventListener('click', function () {
+        log('event', 'Connecting to ' + url + (client.clientId ? ' as client ' + client.clientId : ''));
         showState('Connecting');
-        socket = new WebSocket(url);
-        socket.onopen = function () {
-            log('event', 'Connected');
-            showState('Connected');
-        };
-        socket.onmessage = function (event) {
-            log('incoming', 'Received: ' + String(event.data));
-            var message;
-            try {
-                message = JSON.parse(String(event.data));
-            } catch (e) {
-                log('event', 'Not JSON: ' + e.message);
-                return;
-            }
-            if (message && message.type === 'setClientId' && typeof message.payload === 'string') {
-                storeClientId(message.payload);
-            }
-        };
-        socket.onclose = function (event) {
-            log('event', 'Connection closed, code ' + event.code + (event.reason ? ', reason: ' + event.reason : ''));
-            socket = null;
-            showState('Not connected');
-        };
-        socket.onerror = function () {
-            log('event', 'Connection error');
-        };
-    }
-
-    function disconnect() {
-        if (socket) {
-            socket.close(1000, 'Closed on the test page');
-        }
-    }
-
-    function sendGreeting() {
-        if (socket && socket.readyState === WebSocket.OPEN) {
-            var message = JSON.stringify({greetings: 'Hello Server!'});
-            socket.send(message);
-            log('outgoing', 'Sent: ' + message);
-        }
-    }
-
-    byId('connect').addEventListener('click', connect);
-    byId('disconnect').addEventListener('click', disconnect);
-    byId('send-greeting').addEventListener('click', sendGreeting);
-    var known = storedClientId();
-    if (known) {
-        byId('client-id').textContent = known;
+        client.connect();
+    });
+    button('disconnect').addEventListener('click', function () {
+        client.close();
+    });
+    button('send-greeting').addEventListener('click', function () {
+        var message = {greetings: 'Hello Server!'};
+        client.send(message);
+        log('outgoing', 'Sent: ' + JSON.stringify(message));
+    });
+    if (client.clientId) {
+        byId('client-id').textContent = client.clientId;
     }
     showState('Not connected');
 }());

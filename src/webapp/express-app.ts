@@ -6,7 +6,7 @@ import type {Application} from 'express';
 export const PUBLIC_FOLDER = resolve(__dirname, '../../public');
 
 /**
- * The webapp's HTTP side: the test page and its script. `/` redirects to the test page.
+ * The webapp's HTTP side: the test page, its script and the client library. `/` redirects to the test page.
  */
 export const createExpressApp = (): Application => {
     const app = express();
@@ -23,9 +23,11 @@ export const createExpressApp = (): Application => {
     app.get('/test', (request, response) => {
         response.sendFile('test.html', {root: PUBLIC_FOLDER});
     });
-    app.get('/test-client.js', (request, response) => {
-        response.type('application/javascript');
-        response.sendFile('test-client.js', {root: PUBLIC_FOLDER});
-    });
+    for (const script of ['test-client.js', 'mashroom-websocket-client.js']) {
+        app.get(`/${script}`, (request, response) => {
+            response.type('application/javascript');
+            response.sendFile(script, {root: PUBLIC_FOLDER});
+        });
+    }
     return app;
 };

@@ -1,0 +1,396 @@
+// @ts-check
+/*
+ * A client for @mashroom/mashroom-websocket that gets every message exactly once, in order, through dropped
+ * connections. It speaks the delivery protocol (WebSocket subprotocol "mashroom-delivery.v1"): the server
+ * numbers every message, the client tells which it has, and after a drop the client resumes its id with
+ * backoff and the server replays what it missed. Duplicates are dropped here.
+ *
+ * Browser: <script src="<basePath>/mashroom-websocket-client.js"></script>, then window.MashroomWebSocketClient.
+ * Node.js: require('@mashroom/mashroom-websocket/client'), with the `ws` package as `WebSocket` option.
+ * With a server that does not speak the protocol (the original package) it falls back to plain messages.
+ */
+(function (root, factory) {
+    if (typeof module === 'object' && module.exports) {
+        module.exports = factory();
+    } else {
+        /** @type {any} */ (root).MashroomWebSocketClient = factory();
+    }
+}(globalThis, function () {
+    'use strict';
+
+    var PROTOCOL = 'mashroom-delivery.v1';
+    var KEEP_ALIVE = '"keepalive"';
+
+    /**
+     * @typedef {{getItem(key: string): string | null; setItem(key: string, value: string): void; removeItem(key: string): void}} Storage
+     * @typedef {{
+     *   WebSocket?: any,
+     *   webSocketOptions?: object,
+     *   storage?: Storage | null,
+     *   storageKey?: string,
+     *   reconnect?: {initialDelayMs?: number, maxDelayMs?: number, factor?: number, jitter?: number, maxAttempts?: number},
+     *   ackDelayMs?: number,
+     *   idleTimeoutMs?: number,
+     * }} ClientOptions
+     */
+
+    /** @returns {Storage | null} */
+    var defaultStorage = function () {
+        try {
+            var storage = /** @type {any} */ (globalThis).sessionStorage;
+            return storage && typeof storage.getItem === 'function' ? storage : null;
+        } catch (e) {
+            return null;
+        }
+    };
+
+    /** @param {string} url @param {Record<string, string>} params */
+    var withQuery = function (url, params) {
+        var parts = url.split('#')[0].split('?');
+        var query = (parts[1] || '').split('&').filter(function (part) {
+            var name = decodeURIComponent(part.split('=')[0]);
+            return part !== '' && !Object.prototype.hasOwnProperty.call(params, name);
+        });
+        Object.keys(params).forEach(function (name) {
+            query.push(encodeURIComponent(name) + '=' + encodeURIComponent(params[name]));
+        });
+        return parts[0] + (query.length > 0 ? '?' + query.join('&') : '');
+    };
+
+    class MashroomWebSocketClient {
+
+        /**
+         * @param {string} url ws: or wss: URL below the server's WebSocket base path
+         * @param {ClientOptions} [options]
+         */
+        constructor(url, options) {
+            var opts = options || {};
+            var reconnect = opts.reconnect || {};
+            this.url = url;
+            this._WebSocket = opts.WebSocket || /** @type {any} */ (globalThis).WebSocket;
+            if (!this._WebSocket) {
+                throw new Error('No WebSocket implementation: pass one as the WebSocket option (e.g. require("ws"))');
+            }
+            this._webSocketOptions = opts.webSocketOptions;
+            this._storage = opts.storage === undefined ? defaultStorage() : opts.storage;
+            this._storageKey = opts.storageKey || 'mashroom-websocket:' + url.split('?')[0];
+            this._initialDelayMs = reconnect.initialDelayMs === undefined ? 250 : reconnect.initialDelayMs;
+            this._maxDelayMs = reconnect.maxDelayMs === undefined ? 10000 : reconnect.maxDelayMs;
+            this._factor = reconnect.factor === undefined ? 2 : reconnect.factor;
+            this._jitter = reconnect.jitter === undefined ? 0.3 : reconnect.jitter;
+            this._maxAttempts = reconnect.maxAttempts === undefined ? Infinity : reconnect.maxAttempts;
+            this._ackDelayMs = opts.ackDelayMs === undefined ? 200 : opts.ackDelayMs;
+            this._idleTimeoutMs = opts.idleTimeoutMs || 0;
+
+            /** @type {Record<string, Array<(event: any) => void>>} */
+            this._listeners = {};
+            /** @type {any} */
+            this._socket = null;
+            this._wanted = false;
+            this._attempts = 0;
+            /** @type {ReturnType<typeof setTimeout> | null} */
+            this._reconnectTimer = null;
+            /** @type {ReturnType<typeof setTimeout> | null} */
+            this._ackTimer = null;
+            /** @type {ReturnType<typeof setTimeout> | null} */
+            this._idleTimer = null;
+            /** @type {Array<string>} */
+            this._outbox = [];
+            // Connected and told its id: messages go out at once, not into the outbox
+            this._ready = false;
+            this._sequenced = false;
+            this._ackedSeq = 0;
+            /** Messages dropped as duplicates so far */
+            this.duplicates = 0;
+
+            var saved = this._load();
+            /** @type {string | null} The id the server gave this client */
+            this.clientId = saved.clientId;
+            /** The number of the last message delivered */
+            this.lastSeq = saved.lastSeq;
+        }
+
+        /** Whether a connection is open */
+        get connected() {
+            return !!this._socket && this._socket.readyState === 1;
+        }
+
+        /**
+         * Listen to 'message' (payload), 'open' ({clientId, resumed}), 'reset' ({clientId, previousClientId}:
+         * the server could not resume, the application should resynchronise), 'close' ({code, reason,
+         * willReconnect}) and 'error' (Error).
+         * @param {'message' | 'open' | 'reset' | 'close' | 'error'} event
+         * @param {(event: any) => void} listener
+         */
+        on(event, listener) {
+            (this._listeners[event] = this._listeners[event] || []).push(listener);
+            return this;
+        }
+
+        /** @param {string} event @param {(event: any) => void} listener */
+        off(event, listener) {
+            this._listeners[event] = (this._listeners[event] || []).filter(function (each) {
+                return each !== listener;
+            });
+            return this;
+        }
+
+        /** Connect, and keep reconnecting after drops until close() */
+        connect() {
+            this._wanted = true;
+            this._attempts = 0;
+            if (!this._socket && !this._reconnectTimer) {
+                this._open();
+            }
+            return this;
+        }
+
+        /**
+         * Send a message (JSON). While disconnected it is queued and sent after the reconnect, in order.
+         * Messages to the server are sent at most once: one in flight when a connection dies may be lost.
+         * @param {unknown} message
+         */
+        send(message) {
+            var data = JSON.stringify(message);
+            if (typeof data !== 'string') {
+                throw new TypeError('A message of type ' + typeof message + ' cannot be sent as JSON');
+            }
+            if (this._ready) {
+                this._write(data);
+            } else {
+                this._outbox.push(data);
+            }
+        }
+
+        /** @private @param {string} data */
+        _write(data) {
+            this._socket.send(this._sequenced ? '{"type":"message","payload":' + data + '}' : data);
+        }
+
+        /** Close for good (no reconnect). connect() later resumes the same client if the server still has it */
+        close() {
+            this._wanted = false;
+            this._clearTimer('_reconnectTimer');
+            this._sendAck();
+            if (this._socket) {
+                this._socket.close(1000, 'Closed by the client');
+            }
+        }
+
+        /** @private */
+        _open() {
+            var self = this;
+            var url = this.clientId
+                ? withQuery(this.url, {clientId: this.clientId, lastSeq: String(this.lastSeq)})
+                : this.url;
+            /** @type {any} */
+            var socket;
+            try {
+                socket = this._webSocketOptions
+                    ? new this._WebSocket(url, [PROTOCOL], this._webSocketOptions)
+                    : new this._WebSocket(url, [PROTOCOL]);
+            } catch (error) {
+                this._emit('error', error);
+                this._scheduleReconnect();
+                return;
+            }
+            this._socket = socket;
+            var opened = false;
+            socket.onopen = function () {
+                opened = true;
+                self._sequenced = socket.protocol === PROTOCOL;
+                self._touch();
+            };
+            socket.onmessage = function (/** @type {{data: unknown}} */ event) {
+                if (self._socket === socket) {
+                    self._touch();
+                    self._receive(String(event.data));
+                }
+            };
+            socket.onerror = function () {
+                // The close event follows and decides
+            };
+            socket.onclose = function (/** @type {{code: number, reason: string}} */ event) {
+                if (self._socket !== socket) {
+                    return;
+                }
+                self._socket = null;
+                self._ready = false;
+                self._clearTimer('_ackTimer');
+                self._clearTimer('_idleTimer');
+                if (opened) {
+                    self._attempts = 0;
+                }
+                var willReconnect = self._wanted && self._attempts < self._maxAttempts;
+                self._emit('close', {code: event.code, reason: event.reason, willReconnect: willReconnect});
+                if (willReconnect) {
+                    self._scheduleReconnect();
+                }
+            };
+        }
+
+        /** @private @param {string} data */
+        _receive(data) {
+            if (data === KEEP_ALIVE) {
+                return;
+            }
+            var message;
+            try {
+                message = JSON.parse(data);
+            } catch (error) {
+                this._emit('error', new Error('Not JSON: ' + data.slice(0, 100)));
+                return;
+            }
+            if (message && message.type === 'setClientId' && typeof message.payload === 'string') {
+                this._identified(message.payload);
+            } else if (this._sequenced && message && message.type === 'message' && typeof message.seq === 'number') {
+                this._sequencedMessage(message.seq, message.payload);
+            } else {
+                this._emit('message', message);
+            }
+        }
+
+        /** @private @param {string} clientId */
+        _identified(clientId) {
+            var previousClientId = this.clientId;
+            var resumed = previousClientId === clientId;
+            this.clientId = clientId;
+            if (!resumed) {
+                // A new client on the server: its numbering starts afresh
+                this.lastSeq = 0;
+                this._ackedSeq = 0;
+            }
+            this._save();
+            if (previousClientId && !resumed) {
+                this._emit('reset', {clientId: clientId, previousClientId: previousClientId});
+            }
+            this._ready = true;
+            var outbox = this._outbox;
+            this._outbox = [];
+            for (var index = 0; index < outbox.length; index++) {
+                this._write(outbox[index]);
+            }
+            this._emit('open', {clientId: clientId, resumed: resumed});
+        }
+
+        /** @private @param {number} seq @param {unknown} payload */
+        _sequencedMessage(seq, payload) {
+            if (seq <= this.lastSeq) {
+                this.duplicates++;
+                return;
+            }
+            if (seq !== this.lastSeq + 1) {
+                this._emit('error', new Error('Messages ' + (this.lastSeq + 1) + ' to ' + (seq - 1) + ' are missing'));
+            }
+            this.lastSeq = seq;
+            this._scheduleAck();
+            this._emit('message', payload);
+        }
+
+        /** @private */
+        _scheduleAck() {
+            var self = this;
+            if (!this._ackTimer) {
+                this._ackTimer = setTimeout(function () {
+                    self._ackTimer = null;
+                    self._sendAck();
+                }, this._ackDelayMs);
+            }
+        }
+
+        /** @private Tell the server (and the storage) which messages have arrived */
+        _sendAck() {
+            this._clearTimer('_ackTimer');
+            if (this.lastSeq === this._ackedSeq) {
+                return;
+            }
+            this._save();
+            if (this.connected && this._sequenced) {
+                this._socket.send(JSON.stringify({type: 'ack', seq: this.lastSeq}));
+                this._ackedSeq = this.lastSeq;
+            }
+        }
+
+        /** @private */
+        _scheduleReconnect() {
+            var self = this;
+            if (!this._wanted || this._reconnectTimer || this._attempts >= this._maxAttempts) {
+                return;
+            }
+            var delay = Math.min(this._maxDelayMs, this._initialDelayMs * Math.pow(this._factor, this._attempts));
+            delay = delay * (1 - this._jitter + 2 * this._jitter * Math.random());
+            this._attempts++;
+            this._reconnectTimer = setTimeout(function () {
+                self._reconnectTimer = null;
+                if (self._wanted && !self._socket) {
+                    self._open();
+                }
+            }, delay);
+        }
+
+        /** @private A connection that has been silent longer than idleTimeoutMs is taken for dead */
+        _touch() {
+            var self = this;
+            if (this._idleTimeoutMs > 0) {
+                this._clearTimer('_idleTimer');
+                this._idleTimer = setTimeout(function () {
+                    self._idleTimer = null;
+                    if (self._socket) {
+                        self._socket.close(4000, 'Idle');
+                    }
+                }, this._idleTimeoutMs);
+            }
+        }
+
+        /** @private @param {'_reconnectTimer' | '_ackTimer' | '_idleTimer'} name */
+        _clearTimer(name) {
+            var timer = this[name];
+            if (timer) {
+                clearTimeout(timer);
+                this[name] = null;
+            }
+        }
+
+        /** @private @param {string} event @param {unknown} value */
+        _emit(event, value) {
+            (this._listeners[event] || []).slice().forEach(function (listener) {
+                try {
+                    listener(value);
+                } catch (error) {
+                    if (event !== 'error') {
+                        setTimeout(function () {
+                            throw error;
+                        });
+                    }
+                }
+            });
+        }
+
+        /** @private @returns {{clientId: string | null, lastSeq: number}} */
+        _load() {
+            try {
+                var saved = this._storage ? JSON.parse(this._storage.getItem(this._storageKey) || 'null') : null;
+                if (saved && typeof saved.clientId === 'string' && typeof saved.lastSeq === 'number') {
+                    return {clientId: saved.clientId, lastSeq: saved.lastSeq};
+                }
+            } catch (e) {
+                // Unreadable: start afresh
+            }
+            return {clientId: null, lastSeq: 0};
+        }
+
+        /** @private */
+        _save() {
+            try {
+                if (this._storage && this.clientId) {
+                    this._storage.setItem(this._storageKey, JSON.stringify({clientId: this.clientId, lastSeq: this.lastSeq}));
+                }
+            } catch (e) {
+                // Storage full or disabled: the state lives on in memory
+            }
+        }
+    }
+
+    MashroomWebSocketClient.PROTOCOL = PROTOCOL;
+    return MashroomWebSocketClient;
+}));
