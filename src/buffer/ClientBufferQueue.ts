@@ -1,6 +1,6 @@
 import type {BufferBudget} from './BufferBudget';
 import {BufferLostError} from './ReconnectBufferStore';
-import type {ReconnectBufferStore} from './ReconnectBufferStore';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './ReconnectBufferStore';
 
 export class ReconnectBufferOverflowError extends Error {
     constructor(clientId: string, what: string) {
@@ -81,15 +81,33 @@ export class ClientBufferQueue {
         return batch.done;
     }
 
-    /** Every stored message, after all appends asked for before this call; rejects with BufferLostError if some are missing */
-    readAll(): Promise<Array<string>> {
+    /** The client starts waiting: the store keeps its messages for ttlMs. Before any append */
+    open(session: BufferedSession, ttlMs: number): Promise<void> {
         this.openBatch = null;
         return this.enqueue(async () => {
-            const messages = await this.store.readAll(this.clientId);
-            if (messages.length !== this.stored) {
-                throw this.giveUp(new BufferLostError(this.clientId, `${this.stored} message(s) stored, ${messages.length} found`));
+            try {
+                await this.store.open(this.clientId, session, ttlMs);
+            } catch (error) {
+                throw this.giveUp(error instanceof Error ? error : new Error(String(error)));
             }
-            return messages;
+        });
+    }
+
+    /**
+     * Claim every stored message for a replay, after all appends asked for before this call (the buffer
+     * stays until remove()). Null if the store has none for this claimant (claimed by another node); rejects
+     * with BufferLostError if some are missing.
+     */
+    claim(claimant: BufferedSession): Promise<ClaimedBuffer | null> {
+        this.openBatch = null;
+        return this.enqueue(async () => {
+            const claimed = await this.store.claim(this.clientId, claimant);
+            // A shared store counts what all nodes appended; otherwise only this queue knows
+            const expected = claimed?.recorded ?? this.stored;
+            if (claimed && claimed.messages.length !== expected) {
+                throw this.giveUp(new BufferLostError(this.clientId, `${expected} message(s) stored, ${claimed.messages.length} found`));
+            }
+            return claimed;
         });
     }
 

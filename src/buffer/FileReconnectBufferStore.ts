@@ -4,7 +4,7 @@ import {ensureDir} from 'fs-extra';
 import {isClientId} from '../server/client-id';
 import {FolderLock} from './folder-lock';
 import {BufferLostError} from './ReconnectBufferStore';
-import type {ReconnectBufferStore} from './ReconnectBufferStore';
+import type {ClaimedBuffer, ReconnectBufferStore} from './ReconnectBufferStore';
 
 const FILE_SUFFIX = '.ndjson';
 const LOCK_FILE = '.owner.json';
@@ -30,6 +30,21 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
 
     get description(): string {
         return `folder ${this.folder}`;
+    }
+
+    readonly available = true;
+    readonly shared = false;
+
+    async open(): Promise<void> {
+        // Files are made by the first append; the session lives in the node's memory
+    }
+
+    async claim(clientId: string): Promise<ClaimedBuffer> {
+        return {messages: await this.readAll(clientId), recorded: null, session: null};
+    }
+
+    onClaimedElsewhere(): void {
+        // One node: nothing is taken elsewhere
     }
 
     async append(clientId: string, messages: ReadonlyArray<string>, continuing: boolean): Promise<void> {

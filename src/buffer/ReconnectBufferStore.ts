@@ -1,29 +1,72 @@
+/** What a store knows of a client that waits for a reconnect, and what a claimant must match */
+export type BufferedSession = {
+    readonly username: string;
+    readonly connectPath: string;
+    /** Speaks the delivery protocol */
+    readonly sequenced: boolean;
+    /** The number of its last message so far (delivery protocol), 0 otherwise */
+    readonly lastSeq: number;
+};
+
+/** A buffer claimed for a replay */
+export type ClaimedBuffer = {
+    readonly messages: Array<string>;
+    /** How many messages the store recorded as appended, if it keeps count (to detect a buffer cut short) */
+    readonly recorded: number | null;
+    /** The session as recorded when the client started waiting, if the store keeps it */
+    readonly session: BufferedSession | null;
+};
+
 /**
  * Keeps the messages sent to a client while it is disconnected and may still resume.
  * Messages are opaque serialised frames; a store keeps the order in which they were appended.
  * Callers serialise the operations on one client (see ClientBufferQueue), so a store need not.
+ *
+ * Two implementations: a folder of files for one node (FileReconnectBufferStore), and Redis for a cluster
+ * (RedisReconnectBufferStore), where a client may resume on another node than the one it dropped from.
  */
 export interface ReconnectBufferStore {
     /** Where the messages go, for log lines */
     readonly description: string;
 
+    /** Whether the store works right now (a shared one may be unreachable for a while) */
+    readonly available: boolean;
+
+    /** Whether clients may resume on other nodes (then `claim` is also asked for ids this node does not know) */
+    readonly shared: boolean;
+
+    /**
+     * A client starts waiting for a reconnect: keep its messages for ttlMs (its reconnect window). A buffer
+     * this node already holds for it (a replay that was cut short) is kept.
+     */
+    open(clientId: string, session: BufferedSession, ttlMs: number): Promise<void>;
+
     /**
      * Append the messages, in order, to the client's buffer. `continuing` says that earlier messages were
-     * stored: then the buffer must still exist, and a store that finds it gone (deleted from outside)
-     * rejects with BufferLostError rather than starting a new buffer with a gap.
+     * stored: then the buffer must still exist, and a store that finds it gone rejects with BufferLostError
+     * rather than starting a new buffer with a gap. A shared store rejects with BufferTakenError once another
+     * node has taken the buffer.
      */
     append(clientId: string, messages: ReadonlyArray<string>, continuing: boolean): Promise<void>;
 
-    /** Every message of the client's buffer, oldest first; empty if there is none */
-    readAll(clientId: string): Promise<Array<string>>;
+    /**
+     * Claim the client's buffer for a replay: its messages (the buffer stays until `remove`, so a replay cut
+     * short loses nothing), and from now on this node holds it; a shared store tells the node that held it.
+     * Resolves to null if there is none to claim for this claimant (unknown, expired, claimed by another node,
+     * another user or connect path). Of several nodes racing for one client, exactly one gets it.
+     */
+    claim(clientId: string, claimant: BufferedSession): Promise<ClaimedBuffer | null>;
 
-    /** Delete the client's buffer; no error if there is none */
+    /** Delete the client's buffer, if this node still holds it; no error if there is none */
     remove(clientId: string): Promise<void>;
 
-    /** Delete every buffer of this store (at start: buffers of a previous process cannot be resumed) */
+    /** Delete the buffers this store may consider leftovers of a previous process (at start) */
     clear(): Promise<void>;
 
-    /** Release what the store holds for its owner (a lock, a connection); the buffers stay */
+    /** Learn that a buffer this node held was claimed by another node */
+    onClaimedElsewhere(listener: (clientId: string) => void): void;
+
+    /** Release what the store holds for its owner (a lock, connections); the buffers stay */
     close(): Promise<void>;
 }
 
@@ -32,5 +75,13 @@ export class BufferLostError extends Error {
     constructor(clientId: string, detail: string) {
         super(`The reconnect buffer of client ${clientId} was lost: ${detail}`);
         this.name = 'BufferLostError';
+    }
+}
+
+/** Another node claimed the client (it resumes there) */
+export class BufferClaimedError extends Error {
+    constructor(clientId: string) {
+        super(`Client ${clientId} resumed on another node`);
+        this.name = 'BufferClaimedError';
     }
 }

@@ -30,7 +30,11 @@ export type WebAppConfig = {
     readonly reconnectMessageBufferMaxBytes: number;
     /** What all reconnect buffers together may take */
     readonly reconnectMessageBufferMaxTotalBytes: number;
+    /** Redis for the reconnect buffer of a cluster (clients resume on any node), or null */
+    readonly reconnectMessageBufferRedis: {readonly url: string; readonly keyPrefix: string} | null;
 };
+
+export const DEFAULT_REDIS_KEY_PREFIX = 'mashroom:websocket:';
 
 export class WebAppConfigError extends Error {
     constructor(problems: ReadonlyArray<string>) {
@@ -87,11 +91,28 @@ export const parseWebAppConfig = (raw: MashroomPluginConfig): WebAppConfig => {
         maxUnsentBytesPerClient: parseNumber(raw, 'maxUnsentBytesPerClient', {min: 1, integer: true}, problems),
         reconnectMessageBufferMaxBytes: parseNumber(raw, 'reconnectMessageBufferMaxBytes', {min: 1, integer: true}, problems),
         reconnectMessageBufferMaxTotalBytes: parseNumber(raw, 'reconnectMessageBufferMaxTotalBytes', {min: 1, integer: true}, problems),
+        reconnectMessageBufferRedis: parseRedis(raw.reconnectMessageBufferRedis, problems),
     };
     if (problems.length > 0) {
         throw new WebAppConfigError(problems);
     }
     return config;
+};
+
+const parseRedis = (value: unknown, problems: Array<string>): WebAppConfig['reconnectMessageBufferRedis'] => {
+    if (value === null || value === undefined) {
+        return null;
+    }
+    const {url, keyPrefix} = (typeof value === 'object' ? value : {}) as {url?: unknown; keyPrefix?: unknown};
+    if (typeof url !== 'string' || !/^rediss?:\/\/./.test(url)) {
+        problems.push(`reconnectMessageBufferRedis must be null or {"url": "redis://host:6379", "keyPrefix": "..."} (got ${describe(value)})`);
+        return null;
+    }
+    if (keyPrefix !== undefined && (typeof keyPrefix !== 'string' || keyPrefix === '')) {
+        problems.push(`reconnectMessageBufferRedis.keyPrefix must be a non-empty string (got ${describe(keyPrefix)})`);
+        return null;
+    }
+    return {url, keyPrefix: keyPrefix ?? DEFAULT_REDIS_KEY_PREFIX};
 };
 
 const parseOrigins = (value: unknown, problems: Array<string>): ReadonlyArray<string> => {

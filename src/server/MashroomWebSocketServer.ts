@@ -179,6 +179,7 @@ export class MashroomWebSocketServer {
     /** Switch reconnect buffering on; until then a dropped client is removed at once */
     useBufferStore(store: ReconnectBufferStore): void {
         this.bufferStore = store;
+        store.onClaimedElsewhere((clientId) => this.claimedElsewhere(clientId));
     }
 
     /**
@@ -204,7 +205,11 @@ export class MashroomWebSocketServer {
         if (this.stopped) {
             return 'stopped';
         }
-        const resumable = this.findResumable(connect, requestsDeliveryProtocol(request));
+        const sequenced = requestsDeliveryProtocol(request);
+        const resumable = this.findResumable(connect, sequenced);
+        // Not here, but it may wait on another node of the cluster
+        const elsewhere = !resumable && connect.requestedClientId !== null && !this.registry.get(connect.requestedClientId) &&
+            this.bufferStore?.shared === true && this.bufferStore.available;
         if (!resumable) {
             if (this.registry.size >= this.options.maxConnections) {
                 return 'full';
@@ -217,6 +222,8 @@ export class MashroomWebSocketServer {
         this.wss.handleUpgrade(request, socket, head, (webSocket) => {
             if (resumable?.state === 'waiting') {
                 this.resumeClient(resumable, webSocket, connect);
+            } else if (elsewhere && connect.requestedClientId) {
+                this.resumeFromElsewhere(connect.requestedClientId, webSocket, connect, sequenced);
             } else if (resumable) {
                 this.takeOver(resumable, webSocket, connect);
             } else {
@@ -326,6 +333,10 @@ export class MashroomWebSocketServer {
         const client = this.registry.get(requestedClientId);
         let refusal: string | null = null;
         if (!client) {
+            if (this.bufferStore?.shared) {
+                // Another node may have it: the claim decides
+                return null;
+            }
             refusal = 'it is unknown or its reconnect window has passed';
         } else if (client.user.username !== user.username) {
             refusal = 'it belongs to another user';
@@ -352,14 +363,31 @@ export class MashroomWebSocketServer {
         this.contextLogger(client).info(`Client ${clientId} of user ${connect.user.username} connected on ${connect.connectPath || '/'} (${this.registry.size} client(s))`);
     }
 
-    private resumeClient(client: ServerClient, webSocket: WebSocket, connect: ConnectRequest): void {
+    /**
+     * The request names a client that dropped from another node: claim it from the shared store. The
+     * client counts here from now on; if the claim fails (it is not there, or another node won), the
+     * connection gets a new client, and nobody ever heard of this one.
+     */
+    private resumeFromElsewhere(clientId: string, webSocket: WebSocket, connect: ConnectRequest, sequenced: boolean): void {
+        const loggerContext = {...connect.requestLoggerContext, username: connect.user.username, clientId};
+        const client = new ServerClient(this.host, null, connect.connectPath, connect.user, loggerContext, clientId, sequenced);
+        this.registry.add(client);
+        this.resumeClient(client, webSocket, connect, true);
+    }
+
+    private resumeClient(client: ServerClient, webSocket: WebSocket, connect: ConnectRequest, fromElsewhere = false): void {
         this.attachSocket(webSocket, client);
         client.resume(webSocket, connect.lastSeq).then((outcome) => {
+            if (outcome === 'resumed' && fromElsewhere) {
+                this.contextLogger(client).info(`Client ${client.clientId} resumed here after it dropped from another node`);
+            }
             if (outcome === 'lost' && client.state === 'resuming') {
                 // No partial replay: give the old client up and serve the connection as a new one
-                this.contextLogger(client).warn(`The reconnect buffer of client ${client.clientId} is incomplete: it cannot resume, the connection gets a new client`);
+                if (!fromElsewhere) {
+                    this.contextLogger(client).warn(`The reconnect buffer of client ${client.clientId} is incomplete or was claimed by another node: it cannot resume, the connection gets a new client`);
+                }
                 const socket = client.release();
-                this.forget(client);
+                this.forget(client, !fromElsewhere);
                 if (socket && !this.stopped) {
                     this.addClient(socket, connect);
                 } else {
@@ -501,9 +529,19 @@ export class MashroomWebSocketServer {
     }
 
     /** Remove a client from the registry and tell the disconnect listeners, exactly once */
-    private forget(client: ServerClient): void {
-        if (this.registry.remove(client)) {
+    private forget(client: ServerClient, notify = true): void {
+        if (this.registry.remove(client) && notify) {
             this.listeners.notifyDisconnect(client);
+        }
+    }
+
+    /** A client waiting here resumed on another node of the cluster */
+    private claimedElsewhere(clientId: string): void {
+        const client = this.registry.get(clientId);
+        if (client && client.state === 'waiting') {
+            this.contextLogger(client).info(`Client ${clientId} resumed on another node: removing it here`);
+            client.release();
+            this.forget(client);
         }
     }
 

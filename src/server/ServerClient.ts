@@ -5,7 +5,7 @@ import type {MashroomWebSocketClient} from '../../type-definitions';
 import type {BufferBudget} from '../buffer/BufferBudget';
 import {ClientBufferQueue} from '../buffer/ClientBufferQueue';
 import {BufferLostError} from '../buffer/ReconnectBufferStore';
-import type {ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
+import type {BufferedSession, ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
 import {AckTracker} from './AckTracker';
 import {envelope, seqOfEnvelope} from './delivery-protocol';
 import {isOpen} from './write-frame';
@@ -128,9 +128,12 @@ export class ServerClient implements MashroomWebSocketClient {
     // A running check whether the connection is still alive (a second connection wants to take over)
     #probe: {resolve: (outcome: ProbeOutcome) => void; timer: NodeJS.Timeout} | null = null;
 
+    /**
+     * `socket` null: a client that dropped from another node of a cluster, waiting to be resumed here
+     */
     constructor(
         host: ClientHost,
-        socket: WebSocket,
+        socket: WebSocket | null,
         readonly connectPath: string,
         readonly user: MashroomSecurityUser,
         readonly loggerContext: Readonly<Record<string, unknown>>,
@@ -140,6 +143,10 @@ export class ServerClient implements MashroomWebSocketClient {
         this.#host = host;
         this.#socket = socket;
         this.#lastSeq = sequenced ? 0 : null;
+        if (!socket) {
+            this.#state = 'waiting';
+            this.alive = false;
+        }
     }
 
     get socket(): WebSocket | null {
@@ -183,7 +190,7 @@ export class ServerClient implements MashroomWebSocketClient {
      * otherwise the client is gone and false is returned.
      */
     socketDropped(): boolean {
-        const store = this.#host.bufferStore;
+        const store = this.#host.bufferStore?.available ? this.#host.bufferStore : null;
         this.#socket = null;
         this.#epoch++;
         this.alive = false;
@@ -196,6 +203,7 @@ export class ServerClient implements MashroomWebSocketClient {
         }
         this.#state = 'waiting';
         const buffer = this.bufferQueue(store);
+        buffer.open(this.session(), this.#host.reconnectTimeoutMs).catch(() => undefined);
         let appended: Promise<void> = Promise.resolve();
         for (const frame of frames) {
             appended = buffer.append(frame);
@@ -227,11 +235,21 @@ export class ServerClient implements MashroomWebSocketClient {
         const queue: Array<Pending> = [];
         this.#resumeQueue = queue;
 
-        const buffer = this.#buffer;
+        const store = this.#host.bufferStore;
+        const buffer = this.#buffer ?? (store ? this.bufferQueue(store) : null);
         let replay: Array<string> = [];
         if (buffer) {
             try {
-                replay = await buffer.readAll();
+                const claimed = await buffer.claim(this.session());
+                if (!claimed) {
+                    return this.#epoch === epoch ? 'lost' : 'interrupted';
+                }
+                replay = claimed.messages;
+                if (this.#lastSeq !== null) {
+                    // Numbering goes on where the node that had the client left it
+                    const lastReplayed = replay.length > 0 ? seqOfEnvelope(replay[replay.length - 1]) ?? 0 : 0;
+                    this.#lastSeq = Math.max(this.#lastSeq, claimed.session?.lastSeq ?? 0, lastReplayed);
+                }
             } catch (error) {
                 if (this.#epoch !== epoch) {
                     return 'interrupted';
@@ -348,6 +366,11 @@ export class ServerClient implements MashroomWebSocketClient {
         this.takeUndelivered().pending.forEach((message) => message.reject(new ClientGoneError(this.clientId)));
         this.discardBuffer();
         return socket;
+    }
+
+    /** What a store records of this client while it waits, and what a claim must match */
+    private session(): BufferedSession {
+        return {username: this.user.username, connectPath: this.connectPath, sequenced: this.#lastSeq !== null, lastSeq: this.#lastSeq ?? 0};
     }
 
     /** Resolves when every buffer operation asked for so far has finished */

@@ -1,6 +1,7 @@
 import {resolve} from 'path';
 import type {MashroomLogger, MashroomWebAppPluginBootstrapFunction} from '@mashroom/mashroom/type-definitions';
 import {FileReconnectBufferStore} from '../buffer/FileReconnectBufferStore';
+import {RedisReconnectBufferStore} from '../buffer/RedisReconnectBufferStore';
 import {parseWebAppConfig} from '../config/webapp-config';
 import {registerConnectionMetrics} from '../metrics/connection-metrics';
 import {installServer, uninstallServer} from '../server-holder';
@@ -60,7 +61,14 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         server.dispose().catch((error: unknown) => logger.error('Shutting down the WebSocket server failed', error));
     });
 
-    if (config.reconnectMessageBufferFolder) {
+    if (config.reconnectMessageBufferRedis) {
+        if (config.reconnectMessageBufferFolder) {
+            logger.warn('Both reconnectMessageBufferRedis and reconnectMessageBufferFolder are set: the buffer is kept in Redis');
+        }
+        const store = RedisReconnectBufferStore.create(config.reconnectMessageBufferRedis, loggerFactory('mashroom.websocket.buffer.redis'));
+        logger.info(`Reconnect message buffering is on, ${store.description}: clients may resume on any node`);
+        server.useBufferStore(store);
+    } else if (config.reconnectMessageBufferFolder) {
         if (config.maxUnsentBytesPerClient * 4 > config.reconnectMessageBufferMaxBytes) {
             logger.warn(`maxUnsentBytesPerClient (${config.maxUnsentBytesPerClient}) is more than a quarter of reconnectMessageBufferMaxBytes (${config.reconnectMessageBufferMaxBytes}): a client closed as too slow may not fit into its reconnect buffer and then cannot resume`);
         }

@@ -1,11 +1,13 @@
 import {BufferBudget} from '../../src/buffer/BufferBudget';
 import {ClientBufferQueue} from '../../src/buffer/ClientBufferQueue';
 import {BufferLostError} from '../../src/buffer/ReconnectBufferStore';
-import type {ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
+import type {ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
 
 /** An in-memory store whose operations finish only when the test says so, and that records each call */
 class ControlledStore implements ReconnectBufferStore {
     readonly description = 'memory';
+    readonly available = true;
+    readonly shared = false;
     readonly calls: Array<string> = [];
     readonly content: Array<string> = [];
     private readonly gates: Array<() => void> = [];
@@ -22,9 +24,17 @@ class ControlledStore implements ReconnectBufferStore {
         });
     }
 
-    readAll(): Promise<Array<string>> {
-        this.calls.push('readAll');
-        return this.gate(() => [...this.content]);
+    async open(): Promise<void> {
+        this.calls.push('open');
+    }
+
+    claim(): Promise<ClaimedBuffer> {
+        this.calls.push('claim');
+        return this.gate(() => ({messages: [...this.content], recorded: null, session: null}));
+    }
+
+    onClaimedElsewhere(): void {
+        // one node
     }
 
     remove(): Promise<void> {
@@ -64,6 +74,8 @@ class ControlledStore implements ReconnectBufferStore {
     }
 }
 
+const SESSION = {username: 'u', connectPath: '/p', sequenced: false, lastSeq: 0};
+
 describe('ClientBufferQueue', () => {
     let store: ControlledStore;
     let budget: BufferBudget;
@@ -88,10 +100,10 @@ describe('ClientBufferQueue', () => {
         expect(store.content).toEqual(['1', '2', '3', '4']);
     });
 
-    it('never lets an append overtake a read or remove asked for earlier', async () => {
+    it('never lets an append overtake a claim or remove asked for earlier', async () => {
         const buffer = queue();
         const first = buffer.append('a');
-        const read = buffer.readAll();
+        const read = buffer.claim(SESSION);
         const later = buffer.append('b');
         const removed = buffer.remove();
         const last = buffer.append('c');
@@ -99,8 +111,8 @@ describe('ClientBufferQueue', () => {
             await store.release();
         }
         await Promise.all([first, later, removed, last]);
-        expect(await read).toEqual(['a']);
-        expect(store.calls).toEqual(['append a', 'readAll', 'append b (continuing)', 'remove', 'append c']);
+        expect((await read)?.messages).toEqual(['a']);
+        expect(store.calls).toEqual(['append a', 'claim', 'append b (continuing)', 'remove', 'append c']);
         expect(store.content).toEqual(['c']);
     });
 
@@ -121,7 +133,7 @@ describe('ClientBufferQueue', () => {
         await store.release();
         await stored;
         store.content.length = 0;
-        const read = buffer.readAll();
+        const read = buffer.claim(SESSION);
         await store.release();
         await expect(read).rejects.toThrow(BufferLostError);
         expect(unusable).toEqual([expect.stringContaining('1 message(s) stored, 0 found')]);

@@ -18,6 +18,7 @@ describe('parseWebAppConfig', () => {
             maxUnsentBytesPerClient: 262144,
             reconnectMessageBufferMaxBytes: 1048576,
             reconnectMessageBufferMaxTotalBytes: 268435456,
+            reconnectMessageBufferRedis: null,
         });
     });
 
@@ -35,6 +36,11 @@ describe('parseWebAppConfig', () => {
         expect(parseWebAppConfig({...defaults, allowedOrigins: ['HTTPS://Portal.Example.com:443/', '*']}).allowedOrigins)
             .toEqual(['https://portal.example.com', '*']);
         expect(parseWebAppConfig({...defaults, allowedOrigins: '*'}).allowedOrigins).toEqual(['*']);
+    });
+
+    it('takes a Redis URL with the default key prefix', () => {
+        expect(parseWebAppConfig({...defaults, reconnectMessageBufferRedis: {url: 'redis://localhost:6379/1'}}).reconnectMessageBufferRedis)
+            .toEqual({url: 'redis://localhost:6379/1', keyPrefix: 'mashroom:websocket:'});
     });
 
     it('accepts fractions of seconds', () => {
@@ -63,6 +69,9 @@ describe('parseWebAppConfig', () => {
         [{upgradeTimeoutSec: 0}, 'upgradeTimeoutSec must be a number > 0'],
         [{maxUnsentBytesPerClient: -5}, 'maxUnsentBytesPerClient must be a whole number >= 1'],
         [{reconnectMessageBufferMaxBytes: 'big'}, 'reconnectMessageBufferMaxBytes must be a whole number >= 1'],
+        [{reconnectMessageBufferRedis: 'redis://x'}, 'reconnectMessageBufferRedis must be null or'],
+        [{reconnectMessageBufferRedis: {url: 'http://x'}}, 'reconnectMessageBufferRedis must be null or'],
+        [{reconnectMessageBufferRedis: {url: 'redis://x', keyPrefix: ''}}, 'keyPrefix must be a non-empty string'],
     ])('refuses %j with a clear message', (override, message) => {
         expect(() => parseWebAppConfig({...defaults, ...override})).toThrow(WebAppConfigError);
         expect(() => parseWebAppConfig({...defaults, ...override})).toThrow(message);

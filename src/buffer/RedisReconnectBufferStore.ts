@@ -1,0 +1,245 @@
+import {randomUUID} from 'crypto';
+import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
+import type {Redis, RedisOptions} from 'ioredis';
+import {isClientId} from '../server/client-id';
+import {BufferClaimedError, BufferLostError} from './ReconnectBufferStore';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './ReconnectBufferStore';
+
+export type RedisStoreConfig = {
+    /** redis://[user:password@]host:port[/db] or rediss:// */
+    readonly url: string;
+    readonly keyPrefix: string;
+};
+
+/*
+ * Per client that waits for a reconnect, both expiring with its reconnect window (timed by Redis, not by the
+ * nodes' clocks), so nothing outlives it:
+ *   <prefix>session:<clientId>  hash: owner (node), state (waiting | claimed), username, connectPath,
+ *                               sequenced, lastSeq, count (messages appended)
+ *   <prefix>buffer:<clientId>   list of frames, oldest first
+ * and the channel <prefix>claimed, on which a node announces "<clientId> <previous owner> <new owner>".
+ * Every change that depends on who holds a session is one Lua script, so it is atomic.
+ */
+
+// KEYS: session, buffer. ARGV: node, ttl (ms), username, connectPath, sequenced, lastSeq.
+// Returns 1, or -1 if another node holds the session
+const OPEN = `
+local owner = redis.call('HGET', KEYS[1], 'owner')
+if owner and owner ~= ARGV[1] then return -1 end
+if not owner then
+  redis.call('DEL', KEYS[2])
+  redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'username', ARGV[3], 'connectPath', ARGV[4], 'sequenced', ARGV[5], 'count', 0)
+end
+redis.call('HSET', KEYS[1], 'state', 'waiting', 'lastSeq', ARGV[6])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+return 1`;
+
+// KEYS: session, buffer. ARGV: node, continuing, frames... Returns the new count, -1 if another node holds
+// the session (or none does), -2 if the list is not what was appended
+const APPEND = `
+local session = redis.call('HMGET', KEYS[1], 'owner', 'count')
+if session[1] ~= ARGV[1] then return -1 end
+if ARGV[2] == '1' and redis.call('LLEN', KEYS[2]) ~= tonumber(session[2]) then return -2 end
+redis.call('RPUSH', KEYS[2], unpack(ARGV, 3))
+redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1))
+return redis.call('HINCRBY', KEYS[1], 'count', #ARGV - 2)`;
+
+// KEYS: session, buffer. ARGV: node, username, connectPath, sequenced, channel, clientId.
+// Returns {status, lastSeq, count, frames}: 1 claimed, 0 none (or already claimed), -1 another user, -2 another
+// connect path or protocol
+const CLAIM = `
+local session = redis.call('HMGET', KEYS[1], 'owner', 'state', 'username', 'connectPath', 'sequenced', 'lastSeq', 'count')
+if not session[1] or session[2] ~= 'waiting' then return {0} end
+if session[3] ~= ARGV[2] then return {-1} end
+if session[4] ~= ARGV[3] or session[5] ~= ARGV[4] then return {-2} end
+redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'state', 'claimed')
+if session[1] ~= ARGV[1] then redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. session[1] .. ' ' .. ARGV[1]) end
+return {1, session[6], session[7], redis.call('LRANGE', KEYS[2], 0, -1)}`;
+
+// KEYS: session, buffer. ARGV: node
+const REMOVE = `
+if redis.call('HGET', KEYS[1], 'owner') == ARGV[1] then redis.call('DEL', KEYS[1], KEYS[2]) return 1 end
+return 0`;
+
+// Lua passes at most a few thousand arguments to a command: append in slices
+const APPEND_SLICE = 1000;
+
+type RedisWithScripts = Redis & {
+    wsOpen(session: string, buffer: string, ...args: Array<string | number>): Promise<number>;
+    wsAppend(session: string, buffer: string, ...args: Array<string>): Promise<number>;
+    wsClaim(session: string, buffer: string, ...args: Array<string>): Promise<[number, string?, string?, Array<string>?]>;
+    wsRemove(session: string, buffer: string, node: string): Promise<number>;
+};
+
+const defineScripts = (redis: Redis): RedisWithScripts => {
+    redis.defineCommand('wsOpen', {numberOfKeys: 2, lua: OPEN});
+    redis.defineCommand('wsAppend', {numberOfKeys: 2, lua: APPEND});
+    redis.defineCommand('wsClaim', {numberOfKeys: 2, lua: CLAIM});
+    redis.defineCommand('wsRemove', {numberOfKeys: 2, lua: REMOVE});
+    return redis as RedisWithScripts;
+};
+
+/** The URL without a password, for log lines */
+const displayUrl = (url: string): string => url.replace(/\/\/([^@/]*)@/, '//***@');
+
+/**
+ * Buffers in Redis, shared by every node of a cluster: a client that dropped from one node may resume on
+ * any other. While Redis is unreachable the store says it is unavailable (clients that drop are not kept,
+ * resumes start afresh) and every operation fails at once rather than waiting; it recovers by itself.
+ */
+export class RedisReconnectBufferStore implements ReconnectBufferStore {
+
+    readonly shared = true;
+    // This node, as owner of the sessions it holds
+    private readonly node = randomUUID();
+    private readonly claimedListeners: Array<(clientId: string) => void> = [];
+    private wasAvailable: boolean | null = null;
+
+    private constructor(
+        private readonly redis: RedisWithScripts,
+        private readonly subscriber: Redis,
+        private readonly config: RedisStoreConfig,
+        private readonly logger: MashroomLogger,
+    ) {
+        const channel = this.channel;
+        subscriber.on('message', (receivedOn: string, message: string) => {
+            if (receivedOn === channel) {
+                this.onClaimed(message);
+            }
+        });
+        for (const connection of [redis, subscriber]) {
+            // Without a listener an 'error' event would crash the process; the state changes are logged below
+            connection.on('error', () => undefined);
+            connection.on('ready', () => this.checkAvailability());
+            connection.on('end', () => this.checkAvailability());
+            connection.on('close', () => this.checkAvailability());
+        }
+        subscriber.subscribe(channel).catch(() => {
+            // Resubscribed automatically once connected
+        });
+    }
+
+    /**
+     * Connect to Redis (the ioredis package is loaded here, only when a Redis store is configured). Does not
+     * wait for the connection: a Redis that is down at start comes into use when it is up.
+     */
+    static create(config: RedisStoreConfig, logger: MashroomLogger): RedisReconnectBufferStore {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const IORedis = (require('ioredis') as {default: new (url: string, options: RedisOptions) => Redis}).default;
+        const options: RedisOptions = {
+            // Fail at once while disconnected instead of queueing: a send must not wait for Redis
+            enableOfflineQueue: false,
+            maxRetriesPerRequest: 1,
+            connectTimeout: 5000,
+            retryStrategy: (times) => Math.min(times * 200, 2000),
+        };
+        const redis = defineScripts(new IORedis(config.url, options));
+        const subscriber = new IORedis(config.url, {...options, enableOfflineQueue: true});
+        return new RedisReconnectBufferStore(redis, subscriber, config, logger);
+    }
+
+    get description(): string {
+        return `Redis ${displayUrl(this.config.url)}, key prefix ${this.config.keyPrefix}`;
+    }
+
+    get available(): boolean {
+        return this.redis.status === 'ready' && this.subscriber.status === 'ready';
+    }
+
+    async open(clientId: string, session: BufferedSession, ttlMs: number): Promise<void> {
+        const [sessionKey, bufferKey] = this.keysOf(clientId);
+        const result = await this.redis.wsOpen(sessionKey, bufferKey, this.node, Math.max(1, Math.ceil(ttlMs)), session.username,
+            session.connectPath, session.sequenced ? '1' : '0', session.lastSeq);
+        if (result === -1) {
+            throw new BufferClaimedError(clientId);
+        }
+    }
+
+    async append(clientId: string, messages: ReadonlyArray<string>, continuing: boolean): Promise<void> {
+        const [sessionKey, bufferKey] = this.keysOf(clientId);
+        for (let start = 0; start < messages.length; start += APPEND_SLICE) {
+            const slice = messages.slice(start, start + APPEND_SLICE);
+            const result = await this.redis.wsAppend(sessionKey, bufferKey, this.node, continuing || start > 0 ? '1' : '0', ...slice);
+            if (result === -1) {
+                throw new BufferClaimedError(clientId);
+            }
+            if (result === -2) {
+                throw new BufferLostError(clientId, 'its list in Redis is not what was appended (evicted?)');
+            }
+        }
+    }
+
+    async claim(clientId: string, claimant: BufferedSession): Promise<ClaimedBuffer | null> {
+        const [sessionKey, bufferKey] = this.keysOf(clientId);
+        const [status, lastSeq, count, frames] = await this.redis.wsClaim(sessionKey, bufferKey, this.node, claimant.username,
+            claimant.connectPath, claimant.sequenced ? '1' : '0', this.channel, clientId);
+        if (status !== 1) {
+            if (status === -1) {
+                this.logger.warn(`User ${claimant.username} asked to resume client ${clientId}, which belongs to another user: starting a new client`);
+            }
+            return null;
+        }
+        return {
+            messages: frames ?? [],
+            recorded: Number(count),
+            session: {...claimant, lastSeq: Number(lastSeq) || 0},
+        };
+    }
+
+    async remove(clientId: string): Promise<void> {
+        const [sessionKey, bufferKey] = this.keysOf(clientId);
+        await this.redis.wsRemove(sessionKey, bufferKey, this.node);
+    }
+
+    async clear(): Promise<void> {
+        // Sessions of other nodes must stay; those of a previous process of this one expire by themselves
+    }
+
+    onClaimedElsewhere(listener: (clientId: string) => void): void {
+        this.claimedListeners.push(listener);
+    }
+
+    async close(): Promise<void> {
+        this.claimedListeners.length = 0;
+        await Promise.all([this.redis, this.subscriber].map(async (connection) => {
+            try {
+                await connection.quit();
+            } catch {
+                connection.disconnect();
+            }
+        }));
+    }
+
+    private get channel(): string {
+        return `${this.config.keyPrefix}claimed`;
+    }
+
+    private keysOf(clientId: string): [string, string] {
+        if (!isClientId(clientId)) {
+            throw new Error(`Refusing '${clientId.slice(0, 60)}' as a key: not a client id`);
+        }
+        return [`${this.config.keyPrefix}session:${clientId}`, `${this.config.keyPrefix}buffer:${clientId}`];
+    }
+
+    private onClaimed(message: string): void {
+        const [clientId, previousOwner, newOwner] = message.split(' ');
+        if (previousOwner === this.node && newOwner !== this.node) {
+            this.claimedListeners.forEach((listener) => listener(clientId));
+        }
+    }
+
+    /** Log each change between reachable and unreachable once */
+    private checkAvailability(): void {
+        const available = this.available;
+        if (available === this.wasAvailable) {
+            return;
+        }
+        if (available) {
+            this.logger.info(`Resuming on any node is on: ${this.description} is reachable`);
+        } else if (this.wasAvailable !== null || this.redis.status !== 'connecting') {
+            this.logger.error(`Resuming is off while ${this.description} is unreachable: clients that drop are not kept`);
+        }
+        this.wasAvailable = available;
+    }
+}
