@@ -1,0 +1,188 @@
+import {fork} from 'child_process';
+import type {ChildProcess} from 'child_process';
+import {join} from 'path';
+import {startRedis} from '../helpers/redis-server';
+import type {RunningRedis} from '../helpers/redis-server';
+import {TestClient} from '../helpers/test-client';
+import {waitFor} from '../helpers/wait';
+
+type Node = {
+    readonly name: string;
+    readonly wsOrigin: string;
+    ask<T extends object>(command: Record<string, unknown>): Promise<T>;
+    stop(): Promise<void>;
+};
+
+let nextId = 0;
+
+/** A node of the cluster in a process of its own (see test/helpers/cluster-node.js) */
+const startNode = async (name: string, redis: RunningRedis, keyPrefix: string, reconnectTimeoutSec = 10): Promise<Node> => {
+    const child: ChildProcess = fork(join(__dirname, '../helpers/cluster-node.js'), [], {
+        env: {...process.env, REDIS_URL: redis.url, KEY_PREFIX: keyPrefix, RECONNECT_TIMEOUT_SEC: String(reconnectTimeoutSec)},
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const waiting = new Map<number, (answer: Record<string, unknown>) => void>();
+    const ready = new Promise<number>((resolve, reject) => {
+        child.once('exit', (code) => reject(new Error(`Node ${name} exited with ${code}`)));
+        child.on('message', (message: Record<string, unknown>) => {
+            if (message.ready) {
+                resolve(Number(message.port));
+            } else {
+                waiting.get(Number(message.id))?.(message);
+            }
+        });
+    });
+    const port = await ready;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    const ask = <T extends object>(command: Record<string, unknown>): Promise<T> => new Promise((resolve, reject) => {
+        const id = nextId++;
+        waiting.set(id, (answer) => (answer.error ? reject(new Error(String(answer.error))) : resolve(answer as T)));
+        child.send({...command, id});
+    });
+    return {
+        name,
+        wsOrigin: `ws://127.0.0.1:${port}`,
+        ask,
+        stop: async () => {
+            if (child.exitCode === null) {
+                await ask({cmd: 'stop'}).catch(() => undefined);
+                await exited;
+            }
+        },
+    };
+};
+
+type ClientInfo = {clientId: string; alive: boolean; username: string};
+const clientsOf = async (node: Node): Promise<Array<ClientInfo>> => (await node.ask<{clients: Array<ClientInfo>}>({cmd: 'clients'})).clients;
+const disconnectedOn = async (node: Node): Promise<Array<string>> => (await node.ask<{disconnected: Array<string>}>({cmd: 'disconnected'})).disconnected;
+const logsOf = async (node: Node): Promise<Array<{level: string; message: string}>> => (await node.ask<{logs: Array<{level: string; message: string}>}>({cmd: 'logs'})).logs;
+
+/*
+ * Two nodes in processes of their own share a real redis-server: a client that drops from one node resumes
+ * on the other.
+ */
+describe('a cluster with the reconnect buffer in Redis', () => {
+    let redis: RunningRedis;
+    let a: Node;
+    let b: Node;
+    let prefix = 0;
+    const clients: Array<TestClient> = [];
+
+    const connect = async (node: Node, user: 'alice' | 'bob', clientId?: string): Promise<{client: TestClient; clientId: string}> => {
+        const client = await TestClient.connect(`${node.wsOrigin}/websocket/c${clientId ? `?clientId=${clientId}` : ''}`, user);
+        clients.push(client);
+        return {client, clientId: await client.clientId()};
+    };
+    const dropped = async (node: Node, user: 'alice' | 'bob'): Promise<string> => {
+        const {client, clientId} = await connect(node, user);
+        await client.drop();
+        await waitFor(async () => (await clientsOf(node)).some((info) => info.clientId === clientId && !info.alive), `${node.name} to notice the drop`);
+        return clientId;
+    };
+
+    beforeAll(async () => {
+        redis = await startRedis();
+    });
+
+    beforeEach(async () => {
+        // A key prefix per test: nothing of one test is seen by the next
+        const keyPrefix = `test${prefix++}:`;
+        [a, b] = await Promise.all([startNode('A', redis, keyPrefix), startNode('B', redis, keyPrefix)]);
+        await waitFor(async () => (await logsOf(a)).some((entry) => entry.message.includes('is reachable')) &&
+            (await logsOf(b)).some((entry) => entry.message.includes('is reachable')), 'both nodes to reach Redis');
+    });
+
+    afterEach(async () => {
+        await Promise.all(clients.splice(0).map((client) => client.close()));
+        await Promise.all([a?.stop(), b?.stop()]);
+    });
+
+    afterAll(async () => {
+        await redis?.dispose();
+    });
+
+    it('resumes on B a client that dropped from A, with everything sent on A meanwhile, in order; A lets it go once', async () => {
+        const clientId = await dropped(a, 'alice');
+        for (let n = 1; n <= 5; n++) {
+            await a.ask({cmd: 'send', clientId, message: {n}});
+        }
+        const {client: resumed, clientId: resumedId} = await connect(b, 'alice', clientId);
+        expect(resumedId).toBe(clientId);
+        for (let n = 1; n <= 5; n++) {
+            expect(await resumed.nextJson()).toEqual({n});
+        }
+        // B serves it from now on
+        await b.ask({cmd: 'send', clientId, message: {from: 'B'}});
+        expect(await resumed.nextJson()).toEqual({from: 'B'});
+        // A learned of it and let it go, telling its disconnect listeners once
+        await waitFor(async () => (await clientsOf(a)).length === 0, 'A to let the client go');
+        expect(await disconnectedOn(a)).toEqual([clientId]);
+        expect(await disconnectedOn(b)).toEqual([]);
+        await expect(a.ask({cmd: 'send', clientId, message: {late: true}})).rejects.toThrow('no such client');
+    });
+
+    it('lets exactly one of two nodes win a race for one client', async () => {
+        const clientId = await dropped(a, 'alice');
+        await a.ask({cmd: 'send', clientId, message: {n: 1}});
+        const [onA, onB] = await Promise.all([connect(a, 'alice', clientId), connect(b, 'alice', clientId)]);
+        const winners = [onA, onB].filter((attempt) => attempt.clientId === clientId);
+        expect(winners).toHaveLength(1);
+        expect(await winners[0].client.nextJson()).toEqual({n: 1});
+        const loser = [onA, onB].find((attempt) => attempt.clientId !== clientId);
+        // The loser starts afresh and got nothing of the old client
+        loser?.client.send({ping: true});
+        await waitFor(async () => (await clientsOf(a)).length + (await clientsOf(b)).length === 2, 'both connections to be served');
+        expect(loser?.client.received.filter((frame) => !frame.includes('setClientId'))).toEqual([]);
+    });
+
+    it('gives another user a fresh client on another node, and the owner can still resume', async () => {
+        const clientId = await dropped(a, 'alice');
+        await a.ask({cmd: 'send', clientId, message: {secret: 'for alice'}});
+        const thief = await connect(b, 'bob', clientId);
+        expect(thief.clientId).not.toBe(clientId);
+        expect((await logsOf(b)).some((entry) => entry.level === 'warn' && entry.message.includes('belongs to another user'))).toBe(true);
+        const owner = await connect(b, 'alice', clientId);
+        expect(owner.clientId).toBe(clientId);
+        expect(await owner.client.nextJson()).toEqual({secret: 'for alice'});
+        expect(thief.client.received).toHaveLength(1);
+    });
+
+    it('keeps serving while Redis is down, with resuming off, and resumes across nodes again when it is back', async () => {
+        await redis.stop();
+        await waitFor(async () => (await logsOf(a)).some((entry) => entry.level === 'error' && entry.message.includes('Resuming is off')),
+            'A to notice that Redis is gone');
+        // Connections are served
+        const {client, clientId} = await connect(a, 'alice');
+        await a.ask({cmd: 'send', clientId, message: {still: 'served'}});
+        expect(await client.nextJson()).toEqual({still: 'served'});
+        // A drop is final while Redis is away
+        await client.drop();
+        await waitFor(async () => (await disconnectedOn(a)).includes(clientId), 'A to let the dropped client go');
+        const again = await connect(b, 'alice', clientId);
+        expect(again.clientId).not.toBe(clientId);
+
+        await redis.start();
+        await waitFor(async () => (await logsOf(a)).filter((entry) => entry.message.includes('is reachable')).length >= 2 &&
+            (await logsOf(b)).filter((entry) => entry.message.includes('is reachable')).length >= 2, 'both nodes to be back', 15_000);
+        const droppedId = await dropped(a, 'alice');
+        await a.ask({cmd: 'send', clientId: droppedId, message: {back: true}});
+        const resumed = await connect(b, 'alice', droppedId);
+        expect(resumed.clientId).toBe(droppedId);
+        expect(await resumed.client.nextJson()).toEqual({back: true});
+    }, 40_000);
+
+    it('serves connections with Redis down from the start, and uses it once it is up', async () => {
+        await Promise.all([a.stop(), b.stop()]);
+        await redis.stop();
+        [a, b] = await Promise.all([startNode('A', redis, 'late:'), startNode('B', redis, 'late:')]);
+        const {client, clientId} = await connect(a, 'bob');
+        await a.ask({cmd: 'send', clientId, message: {up: true}});
+        expect(await client.nextJson()).toEqual({up: true});
+        await redis.start();
+        await waitFor(async () => (await logsOf(a)).some((entry) => entry.message.includes('is reachable')) &&
+            (await logsOf(b)).some((entry) => entry.message.includes('is reachable')), 'both nodes to reach Redis', 15_000);
+        const droppedId = await dropped(a, 'bob');
+        const resumed = await connect(b, 'bob', droppedId);
+        expect(resumed.clientId).toBe(droppedId);
+    }, 40_000);
+});
