@@ -1,7 +1,9 @@
 // Server config of the demo: this package from the working tree plus the Mashroom plugins it needs.
+// For the two-node demo (cluster.js) the environment adds a shared session folder and Redis.
 const {resolve} = require('path');
 
 const packageRoot = resolve(__dirname, '..');
+const {SESSION_FOLDER, REDIS_URL} = process.env;
 
 module.exports = {
     name: 'Mashroom WebSocket Demo',
@@ -15,7 +17,8 @@ module.exports = {
     ],
     plugins: {
         'Mashroom Session Middleware': {
-            provider: 'memory',
+            // Nodes of a cluster share the sessions, so that a login on one is valid on the other
+            provider: SESSION_FOLDER ? 'Mashroom Session Filestore Provider' : 'memory',
             session: {
                 // A demo secret; a real server sets its own
                 secret: 'mashroom-websocket-demo-secret',
@@ -36,12 +39,17 @@ module.exports = {
         'Mashroom Storage Filestore Provider': {
             dataFolder: './data/storage',
         },
+        'Mashroom Session Filestore Provider': {
+            path: SESSION_FOLDER || './data/sessions',
+        },
         'Mashroom Messaging Services': {
             topicACL: './topicACL.json',
         },
         'Mashroom WebSocket Webapp': {
             restrictToRoles: ['WebSocketUser'],
             reconnectMessageBufferFolder: './data/websocket-buffer',
+            // In the cluster the buffer lives in Redis, so that a client resumes on either node
+            reconnectMessageBufferRedis: REDIS_URL ? {url: REDIS_URL, keyPrefix: 'mashroom-websocket-demo:'} : null,
             reconnectTimeoutSec: 60,
         },
     },
