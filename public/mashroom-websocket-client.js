@@ -98,10 +98,20 @@
             this._outbox = [];
             // Connected and told its id: messages go out at once, not into the outbox
             this._ready = false;
+            // The server said it speaks the delivery protocol (in its setClientId)
             this._sequenced = false;
+            // The server turned out not to speak it (the original package): it may not even send setClientId
+            // again on a resume, so a connection is ready as soon as it is open
+            this._legacy = false;
             this._ackedSeq = 0;
             /** Messages dropped as duplicates so far */
             this.duplicates = 0;
+
+            var self = this;
+            // A page that goes away keeps how far it got, so that it resumes where it was
+            this._onPageHide = function () {
+                self._save();
+            };
 
             var saved = this._load();
             /** @type {string | null} The id the server gave this client */
@@ -137,6 +147,10 @@
 
         /** Connect, and keep reconnecting after drops until close() */
         connect() {
+            var root = /** @type {any} */ (globalThis);
+            if (!this._wanted && typeof root.addEventListener === 'function') {
+                root.addEventListener('pagehide', this._onPageHide);
+            }
             this._wanted = true;
             this._attempts = 0;
             if (!this._socket && !this._reconnectTimer) {
@@ -169,9 +183,14 @@
 
         /** Close for good (no reconnect). connect() later resumes the same client if the server still has it */
         close() {
+            var root = /** @type {any} */ (globalThis);
+            if (this._wanted && typeof root.removeEventListener === 'function') {
+                root.removeEventListener('pagehide', this._onPageHide);
+            }
             this._wanted = false;
             this._clearTimer('_reconnectTimer');
             this._sendAck();
+            this._ready = false;
             if (this._socket) {
                 this._socket.close(1000, 'Closed by the client');
             }
@@ -195,11 +214,14 @@
                 return;
             }
             this._socket = socket;
-            var opened = false;
             socket.onopen = function () {
-                opened = true;
-                self._sequenced = socket.protocol === PROTOCOL;
                 self._touch();
+                if (self._legacy) {
+                    self._ready = true;
+                    self._attempts = 0;
+                    self._flushOutbox();
+                    self._emit('open', {clientId: self.clientId, resumed: !!self.clientId});
+                }
             };
             socket.onmessage = function (/** @type {{data: unknown}} */ event) {
                 if (self._socket === socket) {
@@ -211,22 +233,27 @@
                 // The close event follows and decides
             };
             socket.onclose = function (/** @type {{code: number, reason: string}} */ event) {
-                if (self._socket !== socket) {
-                    return;
-                }
-                self._socket = null;
-                self._ready = false;
-                self._clearTimer('_ackTimer');
-                self._clearTimer('_idleTimer');
-                if (opened) {
-                    self._attempts = 0;
-                }
-                var willReconnect = self._wanted && self._attempts < self._maxAttempts;
-                self._emit('close', {code: event.code, reason: event.reason, willReconnect: willReconnect});
-                if (willReconnect) {
-                    self._scheduleReconnect();
+                if (self._socket === socket) {
+                    self._closed(event.code, event.reason);
                 }
             };
+        }
+
+        /**
+         * @private The connection ended (or is given up): forget it at once, without waiting for a closing
+         * handshake, and reconnect if wanted
+         * @param {number} code @param {string} reason
+         */
+        _closed(code, reason) {
+            this._socket = null;
+            this._ready = false;
+            this._clearTimer('_ackTimer');
+            this._clearTimer('_idleTimer');
+            var willReconnect = this._wanted && this._attempts < this._maxAttempts;
+            this._emit('close', {code: code, reason: reason, willReconnect: willReconnect});
+            if (willReconnect) {
+                this._scheduleReconnect();
+            }
         }
 
         /** @private @param {string} data */
@@ -242,7 +269,7 @@
                 return;
             }
             if (message && message.type === 'setClientId' && typeof message.payload === 'string') {
-                this._identified(message.payload);
+                this._identified(message.payload, message.protocol === PROTOCOL);
             } else if (this._sequenced && message && message.type === 'message' && typeof message.seq === 'number') {
                 this._sequencedMessage(message.seq, message.payload);
             } else {
@@ -250,8 +277,12 @@
             }
         }
 
-        /** @private @param {string} clientId */
-        _identified(clientId) {
+        /** @private @param {string} clientId @param {boolean} sequenced */
+        _identified(clientId, sequenced) {
+            this._sequenced = sequenced;
+            this._legacy = !sequenced;
+            // A connection that got this far worked: the backoff starts over
+            this._attempts = 0;
             var previousClientId = this.clientId;
             var resumed = previousClientId === clientId;
             this.clientId = clientId;
@@ -264,13 +295,22 @@
             if (previousClientId && !resumed) {
                 this._emit('reset', {clientId: clientId, previousClientId: previousClientId});
             }
+            if (this._ready) {
+                // A legacy server that told the id after all: it was opened already
+                return;
+            }
             this._ready = true;
+            this._flushOutbox();
+            this._emit('open', {clientId: clientId, resumed: resumed});
+        }
+
+        /** @private */
+        _flushOutbox() {
             var outbox = this._outbox;
             this._outbox = [];
             for (var index = 0; index < outbox.length; index++) {
                 this._write(outbox[index]);
             }
-            this._emit('open', {clientId: clientId, resumed: resumed});
         }
 
         /** @private @param {number} seq @param {unknown} payload */
@@ -335,8 +375,15 @@
                 this._clearTimer('_idleTimer');
                 this._idleTimer = setTimeout(function () {
                     self._idleTimer = null;
-                    if (self._socket) {
-                        self._socket.close(4000, 'Idle');
+                    var socket = self._socket;
+                    if (socket) {
+                        // A dead connection would take its time to close: give it up now and reconnect
+                        try {
+                            socket.close(4000, 'Idle');
+                        } catch (e) {
+                            // Closing anyway
+                        }
+                        self._closed(4000, 'Idle');
                     }
                 }, this._idleTimeoutMs);
             }

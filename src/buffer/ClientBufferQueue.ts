@@ -101,6 +101,10 @@ export class ClientBufferQueue {
     claim(claimant: BufferedSession): Promise<ClaimedBuffer | null> {
         this.openBatch = null;
         return this.enqueue(async () => {
+            if (this.unusable) {
+                // Given up (overflow, a failed write): what is stored is not all there was
+                throw new BufferLostError(this.clientId, this.unusable.message);
+            }
             const claimed = await this.store.claim(this.clientId, claimant);
             // A shared store counts what all nodes appended; otherwise only this queue knows
             const expected = claimed?.recorded ?? this.stored;

@@ -94,7 +94,9 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
     // This node, as owner of the sessions it holds
     private readonly node = randomUUID();
     private readonly claimedListeners: Array<(clientId: string) => void> = [];
+    // null until both connections were ready once or one of them failed
     private wasAvailable: boolean | null = null;
+    private closing = false;
 
     private constructor(
         private readonly redis: RedisWithScripts,
@@ -112,7 +114,6 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
             // Without a listener an 'error' event would crash the process; the state changes are logged below
             connection.on('error', () => undefined);
             connection.on('ready', () => this.checkAvailability());
-            connection.on('end', () => this.checkAvailability());
             connection.on('close', () => this.checkAvailability());
         }
         subscriber.subscribe(channel).catch(() => {
@@ -201,6 +202,7 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
     }
 
     async close(): Promise<void> {
+        this.closing = true;
         this.claimedListeners.length = 0;
         await Promise.all([this.redis, this.subscriber].map(async (connection) => {
             try {
@@ -229,16 +231,25 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
         }
     }
 
-    /** Log each change between reachable and unreachable once */
+    /**
+     * Log each change between reachable and unreachable once. Called when a connection is ready or closed:
+     * while the first of the two is ready and the other still connecting nothing has changed yet.
+     */
     private checkAvailability(): void {
+        if (this.closing) {
+            return;
+        }
         const available = this.available;
         if (available === this.wasAvailable) {
             return;
         }
+        const failed = [this.redis, this.subscriber].some((connection) => connection.status !== 'ready' && connection.status !== 'connecting' && connection.status !== 'connect');
         if (available) {
             this.logger.info(`Resuming on any node is on: ${this.description} is reachable`);
-        } else if (this.wasAvailable !== null || this.redis.status !== 'connecting') {
+        } else if (failed) {
             this.logger.error(`Resuming is off while ${this.description} is unreachable: clients that drop are not kept`);
+        } else {
+            return;
         }
         this.wasAvailable = available;
     }

@@ -36,7 +36,8 @@ export class AckTracker {
 
     add(frame: string): void {
         this.frames.push(frame);
-        this.bytes += frame.length;
+        // Bytes, as the reconnect buffer counts them
+        this.bytes += Buffer.byteLength(frame);
     }
 
     /** The payload of a ping that asks about everything sent so far */
@@ -78,7 +79,7 @@ export class AckTracker {
 
     private dropHead(count: number): void {
         for (let index = this.head; index < this.head + count; index++) {
-            this.bytes -= this.frames[index].length;
+            this.bytes -= Buffer.byteLength(this.frames[index]);
         }
         this.head += count;
         this.acked += count;

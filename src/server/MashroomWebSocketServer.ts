@@ -214,8 +214,7 @@ export class MashroomWebSocketServer {
             if (this.registry.size >= this.options.maxConnections) {
                 return 'full';
             }
-            const perUser = this.options.maxConnectionsPerUser;
-            if (perUser !== null && this.registry.countOfUser(connect.user.username) >= perUser) {
+            if (!this.hasRoomFor(connect.user.username)) {
                 return 'user-full';
             }
         }
@@ -321,6 +320,12 @@ export class MashroomWebSocketServer {
         }
     }
 
+    /** Room for one more client, overall and for the user */
+    private hasRoomFor(username: string): boolean {
+        const perUser = this.options.maxConnectionsPerUser;
+        return this.registry.size < this.options.maxConnections && (perUser === null || this.registry.countOfUser(username) < perUser);
+    }
+
     /**
      * The client the request may resume: same user, same connect path, same protocol. It may still be
      * connected (its connection lost without a trace, or a second tab with a copied id): see takeOver.
@@ -359,7 +364,7 @@ export class MashroomWebSocketServer {
         const client = new ServerClient(this.host, webSocket, connect.connectPath, connect.user, loggerContext, clientId, webSocket.protocol === DELIVERY_PROTOCOL);
         this.registry.add(client);
         this.attachSocket(webSocket, client);
-        webSocket.send(setClientIdFrame(clientId));
+        webSocket.send(setClientIdFrame(clientId, client.sequenced));
         this.contextLogger(client).info(`Client ${clientId} of user ${connect.user.username} connected on ${connect.connectPath || '/'} (${this.registry.size} client(s))`);
     }
 
@@ -408,6 +413,7 @@ export class MashroomWebSocketServer {
         // Listen for errors at once, but read nothing until it is clear whose messages these are
         this.attachSocket(webSocket, null);
         webSocket.pause();
+        const probed = client.socket;
         client.probe(this.options.resumeProbeTimeoutMs).then((outcome) => {
             webSocket.resume();
             if (webSocket.readyState !== WebSocket.OPEN) {
@@ -420,21 +426,21 @@ export class MashroomWebSocketServer {
             const logger = this.contextLogger(client);
             if (client.state === 'waiting') {
                 this.resumeClient(client, webSocket, connect);
-            } else if (outcome === 'gone' && this.registry.has(client)) {
+            } else if (outcome === 'gone' && client.socket === probed && this.registry.has(client)) {
                 logger.info(`The connection of client ${client.clientId} did not answer a ping: it is taken over by the new one`);
-                const stale = client.socket;
                 if (client.socketDropped()) {
                     this.resumeClient(client, webSocket, connect);
                 } else {
                     this.forget(client);
                     this.addClient(webSocket, connect);
                 }
-                stale?.terminate();
-            } else if (this.registry.size < this.options.maxConnections) {
+                probed?.terminate();
+            } else if (this.hasRoomFor(connect.user.username)) {
                 logger.info(`Client ${client.clientId} is still connected (another tab with the same id?): the new connection gets a new client`);
                 this.addClient(webSocket, connect);
             } else {
-                webSocket.close(CLOSE_TRY_AGAIN_LATER, 'Server full');
+                logger.warn(`Client ${client.clientId} is still connected and there is no room for another client of user ${connect.user.username}: closing the new connection`);
+                webSocket.close(CLOSE_TRY_AGAIN_LATER, 'Too many connections');
             }
         }, (error: unknown) => {
             this.contextLogger(client).error(`Taking over client ${client.clientId} failed`, error);

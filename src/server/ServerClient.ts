@@ -7,7 +7,7 @@ import {ClientBufferQueue} from '../buffer/ClientBufferQueue';
 import {BufferLostError} from '../buffer/ReconnectBufferStore';
 import type {BufferedSession, ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
 import {AckTracker} from './AckTracker';
-import {envelope, seqOfEnvelope} from './delivery-protocol';
+import {DELIVERY_PROTOCOL, envelope, seqOfEnvelope} from './delivery-protocol';
 import {isOpen} from './write-frame';
 
 /**
@@ -81,7 +81,12 @@ export class ClientGoneError extends Error {
     }
 }
 
-export const setClientIdFrame = (clientId: string): string => JSON.stringify({type: 'setClientId', payload: clientId});
+/**
+ * The first message on every connection. To a client of the delivery protocol it also says so: a server that
+ * does not speak the protocol may still have accepted the subprotocol (ws accepts the first one offered)
+ */
+export const setClientIdFrame = (clientId: string, sequenced = false): string =>
+    JSON.stringify(sequenced ? {type: 'setClientId', payload: clientId, protocol: DELIVERY_PROTOCOL} : {type: 'setClientId', payload: clientId});
 
 /**
  * One client as the plugins see it (the public fields) and its delivery state (the private ones, which
@@ -126,7 +131,7 @@ export class ServerClient implements MashroomWebSocketClient {
     // For a client of the delivery protocol: the number of the last message; null for plain clients
     #lastSeq: number | null;
     // A running check whether the connection is still alive (a second connection wants to take over)
-    #probe: {resolve: (outcome: ProbeOutcome) => void; timer: NodeJS.Timeout} | null = null;
+    #probe: {promise: Promise<ProbeOutcome>; resolve: (outcome: ProbeOutcome) => void; timer: NodeJS.Timeout} | null = null;
 
     /**
      * `socket` null: a client that dropped from another node of a cluster, waiting to be resumed here
@@ -270,7 +275,7 @@ export class ServerClient implements MashroomWebSocketClient {
             replay = replay.filter((frame) => (seqOfEnvelope(frame) ?? Infinity) > lastSeq);
         }
         this.#host.beforeWrite(socket);
-        socket.send(setClientIdFrame(this.clientId));
+        socket.send(setClientIdFrame(this.clientId, this.#lastSeq !== null));
         this.#resumeQueue = null;
         this.#state = 'open';
         for (const frame of replay) {
@@ -295,21 +300,31 @@ export class ServerClient implements MashroomWebSocketClient {
         if (!socket || !isOpen(socket)) {
             return Promise.resolve('gone');
         }
-        this.endProbe('alive');
-        return new Promise((resolve) => {
-            const timer = setTimeout(() => this.endProbe('gone'), timeoutMs);
-            timer.unref();
-            this.#probe = {resolve, timer};
-            socket.ping(this.#acks ? this.#acks.pingPayload() : undefined);
+        if (this.#probe) {
+            // One probe answers every request that waits for it
+            return this.#probe.promise;
+        }
+        let resolve: (outcome: ProbeOutcome) => void = () => undefined;
+        const promise = new Promise<ProbeOutcome>((done) => {
+            resolve = done;
         });
+        const timer = setTimeout(() => this.endProbe('gone'), timeoutMs);
+        timer.unref();
+        this.#probe = {promise, resolve, timer};
+        socket.ping(this.#acks ? this.#acks.pingPayload() : undefined);
+        return promise;
     }
 
-    /** A pong arrived on the current socket */
+    /**
+     * A pong arrived on the current socket. For a plain client it acknowledges the frames sent before its
+     * ping. A client of the delivery protocol acknowledges explicitly instead, once its application has the
+     * messages (and has stored how far it got): a pong only says that its WebSocket has read them.
+     */
     pong(payload: Buffer): void {
         this.alive = true;
         this.endProbe('alive');
         const acks = this.#acks;
-        if (acks && acks.acknowledgePong(payload.toString()) && acks.needsPing) {
+        if (acks && this.#lastSeq === null && acks.acknowledgePong(payload.toString()) && acks.needsPing) {
             this.#host.ackWanted(this);
         }
     }

@@ -2,8 +2,9 @@
  * The opt-in delivery protocol ("mashroom-delivery.v1", negotiated as WebSocket subprotocol) that the
  * client library speaks. Clients that do not ask for it see plain JSON messages, exactly as before.
  *
- * Server to client:  {"type":"message","seq":<n>,"payload":<message>}   n counts up from 1 per client id
- *                    {"type":"setClientId","payload":"<id>"} and "keepalive", as for every client
+ * Server to client:  {"type":"setClientId","payload":"<id>","protocol":"mashroom-delivery.v1"} first
+ *                    {"type":"message","seq":<n>,"payload":<message>}   n counts up from 1 per client id
+ *                    "keepalive", as for every client
  * Client to server:  {"type":"message","payload":<message>}             handed to the listeners
  *                    {"type":"ack","seq":<n>}                          everything up to n has arrived
  * Resuming:          ?clientId=<id>&lastSeq=<n>: the replay leaves out what the client already has

@@ -148,6 +148,10 @@ describe('a cluster with the reconnect buffer in Redis', () => {
     });
 
     it('keeps serving while Redis is down, with resuming off, and resumes across nodes again when it is back', async () => {
+        // Starting up (one connection ready before the other) is not an outage, and neither is stopping
+        const availability = async (node: Node): Promise<Array<string>> => (await logsOf(node))
+            .filter((entry) => entry.message.startsWith('Resuming')).map((entry) => `${entry.level}: ${entry.message.includes('Resuming is off') ? 'off' : 'on'}`);
+        expect(await availability(a)).toEqual(['info: on']);
         await redis.stop();
         await waitFor(async () => (await logsOf(a)).some((entry) => entry.level === 'error' && entry.message.includes('Resuming is off')),
             'A to notice that Redis is gone');
@@ -169,6 +173,7 @@ describe('a cluster with the reconnect buffer in Redis', () => {
         const resumed = await connect(b, 'alice', droppedId);
         expect(resumed.clientId).toBe(droppedId);
         expect(await resumed.client.nextJson()).toEqual({back: true});
+        expect(await availability(a)).toEqual(['info: on', 'error: off', 'info: on']);
     }, 40_000);
 
     it('serves connections with Redis down from the start, and uses it once it is up', async () => {

@@ -11,10 +11,12 @@ import {waitFor} from '../helpers/wait';
  * clients' connections are dropped in three ways, again and again:
  * - clean: the connection is closed with a closing handshake;
  * - abrupt: the TCP connection is destroyed, no closing handshake;
- * - stalled: the client stops reading for 1 to 3 seconds, then the TCP connection is destroyed.
+ * - stalled: the client stops reading for 1 to 3 seconds, then the TCP connection is destroyed;
+ * - switched: as on a switch of networks, the old connection goes silent and the client connects anew
+ *   while the server still holds the old one (which it takes over from), then the old one is destroyed.
  * Plain clients (as the Mashroom portal's) reconnect at once with ?clientId=; library clients use the
  * client library. Plain clients must lose nothing (duplicates allowed and counted), library clients must get
- * every message exactly once; both in order.
+ * every message exactly once; both in order. The messages carry text beyond ASCII, checked on arrival.
  */
 
 const STREAM_MS = 8000;
@@ -22,8 +24,12 @@ const MESSAGE_INTERVAL_MS = 20;
 const CLIENTS_PER_KIND = 5;
 const PATH = '/stream';
 
-type DropKind = 'clean' | 'abrupt' | 'stalled';
-const DROP_KINDS: ReadonlyArray<DropKind> = ['clean', 'abrupt', 'stalled'];
+type DropKind = 'clean' | 'abrupt' | 'stalled' | 'switched';
+const DROP_KINDS: ReadonlyArray<DropKind> = ['clean', 'abrupt', 'stalled', 'switched'];
+
+type StreamMessage = {n: number; text: string};
+// Multi-byte characters in every message: sizes in bytes and characters differ, as do the escapes
+const textOf = (n: number): string => `Grüße ${n} — 你好 🌍 "quoted" \\ ${'é'.repeat(n % 7)}`;
 
 const randomBetween = (min: number, max: number): number => min + Math.random() * (max - min);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -34,9 +40,21 @@ type Observed = {
     readonly received: Array<number>;
     clientId: string | null;
     drops: Record<DropKind, number>;
+    /** Messages whose text did not arrive as sent */
+    corrupted: number;
     rawSocket(): Socket | null;
     closeCleanly(): void;
+    /** Connect anew, leaving the current connection (already silent) behind */
+    connectAnew(): void;
     stop(): void;
+};
+
+const noDrops = (): Record<DropKind, number> => ({clean: 0, abrupt: 0, stalled: 0, switched: 0});
+const receive = (observed: Observed, message: StreamMessage): void => {
+    if (message.text !== textOf(message.n)) {
+        observed.corrupted++;
+    }
+    observed.received.push(message.n);
 };
 
 /** A client as the Mashroom portal's: reconnects at once with ?clientId=, knows nothing of numbering */
@@ -47,9 +65,11 @@ const plainClient = (server: TestServer, name: string): Observed => {
         name,
         received: [],
         clientId: null,
-        drops: {clean: 0, abrupt: 0, stalled: 0},
+        drops: noDrops(),
+        corrupted: 0,
         rawSocket: () => (socket as unknown as {_socket?: Socket} | null)?._socket ?? null,
         closeCleanly: () => socket?.close(1000),
+        connectAnew: () => open(),
         stop: () => {
             stopped = true;
             socket?.close(1000);
@@ -64,14 +84,14 @@ const plainClient = (server: TestServer, name: string): Observed => {
             if (text === '"keepalive"') {
                 return;
             }
-            const message = JSON.parse(text) as {type?: string; payload?: string; n?: number};
+            const message = JSON.parse(text) as {type?: string; payload?: string; n?: number; text?: string};
             if (message.type === 'setClientId') {
                 if (observed.clientId && message.payload !== observed.clientId) {
                     throw new Error(`${name} was not resumed`);
                 }
                 observed.clientId = message.payload ?? null;
             } else if (typeof message.n === 'number') {
-                observed.received.push(message.n);
+                receive(observed, {n: message.n, text: message.text ?? ''});
             }
         });
         current.on('error', () => undefined);
@@ -94,17 +114,23 @@ const libraryClient = (server: TestServer, name: string): Observed => {
         reconnect: {initialDelayMs: 5, maxDelayMs: 50},
         ackDelayMs: 50,
     });
-    const internals = client as unknown as {_socket: {_socket?: Socket; close(code: number): void} | null};
+    const internals = client as unknown as {
+        _socket: {_socket?: Socket; close(code: number): void} | null;
+        // What the library does when its idle timeout finds the connection dead
+        _closed(code: number, reason: string): void;
+    };
     const observed: Observed = {
         name,
         received: [],
         clientId: null,
-        drops: {clean: 0, abrupt: 0, stalled: 0},
+        drops: noDrops(),
+        corrupted: 0,
         rawSocket: () => internals._socket?._socket ?? null,
         closeCleanly: () => internals._socket?.close(1000),
+        connectAnew: () => internals._closed(4000, 'Idle'),
         stop: () => client.close(),
     };
-    client.on('message', (payload: {n: number}) => observed.received.push(payload.n));
+    client.on('message', (payload: StreamMessage) => receive(observed, payload));
     client.on('open', ({clientId}) => {
         observed.clientId = clientId;
     });
@@ -115,7 +141,7 @@ const libraryClient = (server: TestServer, name: string): Observed => {
     return observed;
 };
 
-/** Drop the client's connection again and again, in turn in each of the three ways */
+/** Drop the client's connection again and again, in turn in each of the ways */
 const dropRepeatedly = async (observed: Observed, until: number): Promise<void> => {
     let turn = Math.floor(Math.random() * DROP_KINDS.length);
     while (Date.now() < until - 500) {
@@ -129,6 +155,11 @@ const dropRepeatedly = async (observed: Observed, until: number): Promise<void> 
         if (kind === 'clean') {
             observed.closeCleanly();
         } else if (kind === 'abrupt') {
+            socket.destroy();
+        } else if (kind === 'switched') {
+            socket.pause();
+            observed.connectAnew();
+            await sleep(randomBetween(1500, 3000));
             socket.destroy();
         } else {
             socket.pause();
@@ -165,7 +196,7 @@ describe('delivery through dropped connections', () => {
             for (const client of server.service.getClientsOnPath(PATH)) {
                 const n = sent.get(client.clientId) ?? 0;
                 sent.set(client.clientId, n + 1);
-                server.service.sendMessage(client, {n}).catch((error: Error) => {
+                server.service.sendMessage(client, {n, text: textOf(n)}).catch((error: Error) => {
                     throw new Error(`A send was refused: ${error.message}`);
                 });
             }
@@ -182,7 +213,7 @@ describe('delivery through dropped connections', () => {
             }, `${client.name} to catch up`, 15_000);
         }
 
-        const figures = {sent: 0, drops: {clean: 0, abrupt: 0, stalled: 0}, plainDuplicates: 0, libraryDuplicates: 0};
+        const figures = {sent: 0, drops: noDrops(), plainDuplicates: 0, libraryDuplicates: 0};
         for (const client of clients) {
             const count = sent.get(client.clientId ?? '') ?? 0;
             figures.sent += count;
@@ -190,8 +221,9 @@ describe('delivery through dropped connections', () => {
                 figures.drops[kind] += client.drops[kind];
             });
             const expected = Array.from({length: count}, (_, n) => n);
-            // Nothing lost, in order (a duplicate only repeats what came before)
+            // Nothing lost, in order (a duplicate only repeats what came before), nothing garbled
             expect(firstArrivals(client.received)).toEqual(expected);
+            expect(client.corrupted).toBe(0);
             if (client.name.startsWith('library')) {
                 // Exactly once
                 expect(client.received).toEqual(expected);
@@ -202,6 +234,8 @@ describe('delivery through dropped connections', () => {
         }
         // Every way of dropping happened
         DROP_KINDS.forEach((kind) => expect(figures.drops[kind]).toBeGreaterThan(0));
+        // and a switch was served by taking the client over from its silent connection
+        expect(server.context.log.find('info', 'did not answer a ping: it is taken over').length).toBeGreaterThan(0);
         process.stdout.write(`Delivery test: ${JSON.stringify(figures)}\n`);
         clients.forEach((client) => client.stop());
     }, 60_000);

@@ -11,7 +11,7 @@ const CHROMIUM_FLAGS = [
 
 /*
  * The test page in Debian's Chromium against a real Mashroom Server: through the real login page to the
- * page, then Connect, Send Greeting, Disconnect and Connect again.
+ * page, then Connect, Send Greeting, Disconnect and Connect again, and the same after a reload.
  */
 describe('the test page in a real browser', () => {
     let server: RunningMashroomServer;
@@ -38,7 +38,7 @@ describe('the test page in a real browser', () => {
 
     const logLines = (page: Page) => page.locator('#log > div');
 
-    it('logs in, connects, gets the greeting, and resumes the same client after Disconnect and Connect', async () => {
+    it('logs in, connects, gets the greeting, resumes the same client after Disconnect and Connect and after a reload', async () => {
         const page = await browser.newPage();
         try {
             await page.goto(`${server.httpOrigin}/websocket/test`);
@@ -68,6 +68,17 @@ describe('the test page in a real browser', () => {
             await logLines(page).filter({hasText: `Resumed client ${firstId}`}).waitFor();
             expect(await clientId.textContent()).toBe(firstId);
             // The greeting arrived once: the library drops duplicates
+            expect(await logLines(page).filter({hasText: 'Hello John Doe!'}).count()).toBe(1);
+
+            // A reload right after a message: the page keeps how far it got as it goes away
+            await page.click('#send-greeting');
+            await logLines(page).filter({hasText: 'Hello John Doe!'}).nth(1).waitFor();
+            await page.reload();
+            await page.click('#connect');
+            await logLines(page).filter({hasText: `Resumed client ${firstId}`}).waitFor();
+            await page.click('#send-greeting');
+            await logLines(page).filter({hasText: 'Hello John Doe!'}).waitFor();
+            // Only the new greeting: nothing the page had before the reload was replayed
             expect(await logLines(page).filter({hasText: 'Hello John Doe!'}).count()).toBe(1);
         } finally {
             await page.close();

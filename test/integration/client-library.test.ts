@@ -17,6 +17,7 @@ const rawSocketOf = (client: MashroomWebSocketClient): Socket | null =>
 describe('the client library', () => {
     let server: TestServer;
     const libraries: Array<MashroomWebSocketClient> = [];
+    const fakes: Array<() => Promise<void>> = [];
 
     const library = (path = '/lib', options: MashroomWebSocketClient.Options = {}): {client: MashroomWebSocketClient; received: Array<unknown>; events: Array<string>} => {
         const client = new MashroomWebSocketClient(`${server.wsOrigin}/websocket${path}`, {
@@ -43,6 +44,7 @@ describe('the client library', () => {
 
     afterEach(async () => {
         libraries.splice(0).forEach((client) => client.close());
+        await Promise.all(fakes.splice(0).map((close) => close()));
         await server.stop();
     });
 
@@ -103,7 +105,7 @@ describe('the client library', () => {
         const repeating = new WebSocketServer({noServer: true, handleProtocols: (protocols) => (protocols.has(MashroomWebSocketClient.PROTOCOL) ? MashroomWebSocketClient.PROTOCOL : false)});
         const http = createServer();
         http.on('upgrade', (request, socket, head) => repeating.handleUpgrade(request, socket, head, (ws) => {
-            ws.send(JSON.stringify({type: 'setClientId', payload: 'repeating-1'}));
+            ws.send(JSON.stringify({type: 'setClientId', payload: 'repeating-1', protocol: MashroomWebSocketClient.PROTOCOL}));
             for (const seq of [1, 2, 2, 3, 1, 5]) {
                 ws.send(JSON.stringify({type: 'message', seq, payload: {seq}}));
             }
@@ -160,31 +162,126 @@ describe('the client library', () => {
         expect(events).toEqual(['open', 'closed', 'resumed']);
     });
 
-    it('falls back to plain messages with a server that does not speak the protocol', async () => {
-        server = await startTestServer();
-        const plain = new WebSocketServer({noServer: true});
+    /** A server of our own making on loopback, closed after the test */
+    const fakeServer = async (onConnection: (ws: WebSocket, url: string) => void, wss = new WebSocketServer({noServer: true})): Promise<string> => {
         const http = createServer();
-        http.on('upgrade', (request, socket, head) => plain.handleUpgrade(request, socket, head, (ws) => {
-            ws.send(JSON.stringify({type: 'setClientId', payload: 'plain-1'}));
-            ws.send('"keepalive"');
-            ws.send(JSON.stringify({hello: 'plain'}));
-        }));
+        http.on('upgrade', (request, socket, head) => wss.handleUpgrade(request, socket, head, (ws) => onConnection(ws, request.url ?? '')));
         await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-        try {
-            const client = new MashroomWebSocketClient(`ws://127.0.0.1:${(http.address() as AddressInfo).port}/x`, {WebSocket, storage: null});
-            libraries.push(client);
-            const received: Array<unknown> = [];
-            client.on('message', (payload) => received.push(payload));
-            client.connect();
-            await waitFor(() => received.length === 1, 'the plain message');
-            expect(received).toEqual([{hello: 'plain'}]);
-            expect(client.clientId).toBe('plain-1');
-            client.close();
-        } finally {
-            plain.close();
+        fakes.push(async () => {
+            wss.clients.forEach((ws) => ws.terminate());
+            wss.close();
             http.closeAllConnections();
             await new Promise((resolve) => http.close(resolve));
-        }
+        });
+        return `ws://127.0.0.1:${(http.address() as AddressInfo).port}/x`;
+    };
+
+    it('falls back to plain messages with a server that does not speak the protocol, and resumes as it does', async () => {
+        server = await startTestServer();
+        // Like the original package: ws accepts the offered subprotocol, the id is told only to new clients
+        const urls: Array<string> = [];
+        const got: Array<string> = [];
+        const sockets: Array<WebSocket> = [];
+        const url = await fakeServer((ws, requestUrl) => {
+            urls.push(requestUrl);
+            sockets.push(ws);
+            ws.on('message', (data) => got.push(data.toString()));
+            if (urls.length === 1) {
+                ws.send(JSON.stringify({type: 'setClientId', payload: 'plain-1'}));
+                ws.send('"keepalive"');
+                ws.send(JSON.stringify({hello: 'plain'}));
+            } else {
+                ws.send(JSON.stringify({hello: 'again'}));
+            }
+        });
+        const client = new MashroomWebSocketClient(url, {WebSocket, storage: null, reconnect: {initialDelayMs: 10, maxDelayMs: 50}});
+        libraries.push(client);
+        const received: Array<unknown> = [];
+        const events: Array<string> = [];
+        client.on('message', (payload) => received.push(payload));
+        client.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
+        client.on('reset', () => events.push('reset'));
+        client.connect();
+        await waitFor(() => received.length === 1, 'the plain message');
+        expect(received).toEqual([{hello: 'plain'}]);
+        expect(client.clientId).toBe('plain-1');
+        expect(sockets[0].protocol).toBe(MashroomWebSocketClient.PROTOCOL);
+        client.send({to: 'plain'});
+        await waitFor(() => got.length === 1, 'the message at the server');
+        // As it is, not in an envelope of the protocol
+        expect(got).toEqual(['{"to":"plain"}']);
+
+        sockets[0].terminate();
+        await waitFor(() => events.length === 2, 'the reconnect');
+        // No setClientId on the resume: the connection is ready once it is open
+        client.send({after: 'resume'});
+        await waitFor(() => received.length === 2 && got.length === 2, 'the messages after the resume');
+        expect(urls[1]).toBe('/x?clientId=plain-1&lastSeq=0');
+        expect(received).toEqual([{hello: 'plain'}, {hello: 'again'}]);
+        expect(got).toEqual(['{"to":"plain"}', '{"after":"resume"}']);
+        expect(events).toEqual(['open', 'resumed']);
+    });
+
+    it('gives up after maxAttempts connections in a row that never got as far as the client id', async () => {
+        server = await startTestServer();
+        let connections = 0;
+        const url = await fakeServer((ws) => {
+            connections++;
+            ws.close(1011, 'Broken');
+        });
+        const client = new MashroomWebSocketClient(url, {WebSocket, storage: null, reconnect: {initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 3}});
+        libraries.push(client);
+        const closes: Array<boolean> = [];
+        client.on('close', ({willReconnect}) => closes.push(willReconnect));
+        client.connect();
+        await waitFor(() => closes.includes(false), 'the library to give up');
+        expect(connections).toBe(4);
+        expect(closes).toEqual([true, true, true, false]);
+    });
+
+    it('starts its backoff over after each connection that got its id', async () => {
+        server = await startTestServer();
+        let connections = 0;
+        const url = await fakeServer((ws) => {
+            connections++;
+            ws.send(JSON.stringify({type: 'setClientId', payload: `c${connections}`, protocol: MashroomWebSocketClient.PROTOCOL}));
+            if (connections <= 5) {
+                ws.close(1012, 'Restarting');
+            }
+        });
+        const client = new MashroomWebSocketClient(url, {WebSocket, storage: null, reconnect: {initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 2}});
+        libraries.push(client);
+        const closes: Array<boolean> = [];
+        client.on('close', ({willReconnect}) => closes.push(willReconnect));
+        client.connect();
+        await waitFor(() => connections === 6 && client.connected, 'the sixth connection');
+        expect(closes).toEqual([true, true, true, true, true]);
+    });
+
+    it('gives up a connection that stays silent longer than idleTimeoutMs at once, without waiting for its close', async () => {
+        server = await startTestServer();
+        const sockets: Array<WebSocket> = [];
+        const url = await fakeServer((ws) => {
+            sockets.push(ws);
+            ws.send(JSON.stringify({type: 'setClientId', payload: 'idle-1', protocol: MashroomWebSocketClient.PROTOCOL}));
+            if (sockets.length === 1) {
+                // Dead from here on: nothing read, nothing sent, no closing handshake
+                (ws as unknown as {_socket: Socket})._socket.pause();
+            }
+        });
+        const client = new MashroomWebSocketClient(url, {WebSocket, storage: null, idleTimeoutMs: 100, reconnect: {initialDelayMs: 1, maxDelayMs: 5}});
+        libraries.push(client);
+        const events: Array<string> = [];
+        client.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
+        client.on('close', ({code}) => events.push(`close ${code}`));
+        client.connect();
+        await waitFor(() => events.length === 1, 'the connection');
+        const first = (client as unknown as {_socket: WebSocket})._socket;
+        await waitFor(() => sockets.length === 2 && client.connected, 'the new connection');
+        // The old one is still waiting for the server's close frame (which would take ws 30 s to give up on)
+        expect(first.readyState).toBe(WebSocket.CLOSING);
+        expect(events).toEqual(['open', 'close 4000', 'resumed']);
+        first.terminate();
     });
 
     it('keeps clientId and lastSeq in the storage it is given, and resumes from there', async () => {

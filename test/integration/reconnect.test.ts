@@ -18,6 +18,7 @@ describe('reconnect buffer', () => {
     const clients: Array<TestClient> = [];
     const disconnected: Array<MashroomWebSocketClient> = [];
     const scratchFolders: Array<string> = [];
+    const silenced: Array<import('net').Socket> = [];
     const scratchFolder = async (): Promise<string> => {
         const folder = await mkdtemp(join(tmpdir(), 'mashroom-websocket-scratch-'));
         scratchFolders.push(folder);
@@ -48,11 +49,20 @@ describe('reconnect buffer', () => {
         () => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0,
         `the server to notice that ${clientId} dropped`);
 
+    /** The connection of a client that died without a trace: no close, no pong, nothing read any more */
+    const goSilent = (client: TestClient): void => {
+        const raw = (client.socket as unknown as {_socket: import('net').Socket})._socket;
+        raw.pause();
+        // Awake again for closing after the test
+        silenced.push(raw);
+    };
+
     beforeEach(() => {
         disconnected.length = 0;
     });
 
     afterEach(async () => {
+        silenced.splice(0).forEach((raw) => raw.resume());
         await Promise.all(clients.splice(0).map((client) => client.close()));
         await server.stop();
         await Promise.all(scratchFolders.splice(0).map((folder) => rm(folder, {recursive: true, force: true})));
@@ -265,8 +275,7 @@ describe('reconnect buffer', () => {
         await start();
         const {client, clientId} = await connect('alice');
         const target = serverSide(clientId);
-        // The old connection goes silent: no close, no pong, nothing read any more
-        (client.socket as unknown as {_socket: import('net').Socket})._socket.pause();
+        goSilent(client);
         for (let n = 0; n < 20; n++) {
             await server.service.sendMessage(target, {n});
         }
@@ -280,7 +289,53 @@ describe('reconnect buffer', () => {
         expect(serverSide(clientId)).toBe(target);
         await server.service.sendMessage(target, {after: 'takeover'});
         expect(await successor.client.nextJson()).toEqual({after: 'takeover'});
-        (client.socket as unknown as {_socket: import('net').Socket})._socket.resume();
+    });
+
+    it('lets only one of two connections that want the same dead client take it over', async () => {
+        await start();
+        const {client, clientId} = await connect('alice');
+        goSilent(client);
+        await server.service.sendMessage(serverSide(clientId), {n: 1});
+        const [first, second] = await Promise.all([connect('alice', `?clientId=${clientId}`), connect('alice', `?clientId=${clientId}`)]);
+        const takers = [first, second].filter((attempt) => attempt.clientId === clientId);
+        expect(takers).toHaveLength(1);
+        expect(await takers[0].client.nextJson()).toEqual({n: 1});
+        // One ping asked the old connection, and it was taken over once
+        expect(server.context.log.find('info', `The connection of client ${clientId} did not answer a ping`)).toHaveLength(1);
+        const other = first === takers[0] ? second : first;
+        expect(other.clientId).not.toBe(clientId);
+        expect(server.service.getClientsOfUser('alice').map((each) => each.clientId).sort()).toEqual([first.clientId, second.clientId].sort());
+    });
+
+    it('gives a connection that takes over a client whose buffer overflowed a fresh client, and tells the listeners once', async () => {
+        await start({reconnectMessageBufferMaxBytes: 1000});
+        const {client, clientId} = await connect('alice');
+        goSilent(client);
+        const target = serverSide(clientId);
+        // More than the buffer takes: the old connection's unread messages cannot all be kept
+        for (let n = 0; n < 40; n++) {
+            await server.service.sendMessage(target, {n, padding: 'x'.repeat(50)});
+        }
+        const successor = await connect('alice', `?clientId=${clientId}`);
+        expect(successor.clientId).not.toBe(clientId);
+        // It got none of them (an incomplete replay would be worse than none): the echo comes first
+        server.service.addMessageListener(() => true, (message, sender) => server.service.sendMessage(sender, {echo: message}));
+        successor.client.send({marker: true});
+        expect(await successor.client.nextJson()).toEqual({echo: {marker: true}});
+        expect(disconnected.map((each) => each.clientId)).toEqual([clientId]);
+        expect(server.service.getClientsOfUser('alice').map((each) => each.clientId)).toEqual([successor.clientId]);
+    });
+
+    it('keeps maxConnectionsPerUser when a second tab with a copied id connects', async () => {
+        await start({maxConnectionsPerUser: 1});
+        const {client, clientId} = await connect('alice');
+        // The first connection is alive: the second would be another client of alice, one too many
+        const duplicate = await TestClient.connect(`${server.wsOrigin}/websocket/feed?clientId=${clientId}`, 'alice');
+        clients.push(duplicate);
+        expect(await duplicate.closed).toMatchObject({code: 1013});
+        expect(server.context.log.find('warn', 'no room for another client of user alice')).toHaveLength(1);
+        expect(server.service.getClientsOfUser('alice').map((each) => each.clientId)).toEqual([clientId]);
+        expect(client.socket.readyState).toBe(client.socket.OPEN);
     });
 
     it('removes buffer files left over by a previous process at start', async () => {

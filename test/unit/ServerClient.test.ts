@@ -178,6 +178,44 @@ describe('ServerClient', () => {
         expect(frames).toEqual(['"marker"']);
     });
 
+    describe('acknowledgements', () => {
+        /** Send the frames, ping as the dead peer check does and answer with the payload the peer got */
+        const sendAndPong = async (serverClient: ServerClient, peer: WebSocket, messages: Array<string>): Promise<void> => {
+            for (const message of messages) {
+                await serverClient.send(message);
+            }
+            const pinged = new Promise<Buffer>((resolve) => peer.once('ping', resolve));
+            serverClient.ping();
+            serverClient.pong(await pinged);
+        };
+
+        it('takes a pong as acknowledgement of everything a plain client was sent before the ping', async () => {
+            const {server, client} = await pair();
+            const store = await openStore();
+            const serverClient = newClient(host(store), server);
+            await sendAndPong(serverClient, client, ['1', '2']);
+            await serverClient.send('3');
+            serverClient.socketDropped();
+            await serverClient.buffered();
+            expect(await store.readAll(serverClient.clientId)).toEqual(['3']);
+        });
+
+        it('does not take a pong as acknowledgement from a client of the delivery protocol, only its ack', async () => {
+            const {server, client} = await pair();
+            const store = await openStore();
+            const serverClient = new ServerClient(host(store), server, '/p', USERS.alice, {}, newClientId(), true);
+            // Its WebSocket has read them, but the application may not have them stored yet (a page that reloads)
+            await sendAndPong(serverClient, client, ['"a"', '"b"', '"c"']);
+            serverClient.acknowledgeSeq(1);
+            serverClient.socketDropped();
+            await serverClient.buffered();
+            expect(await store.readAll(serverClient.clientId)).toEqual([
+                '{"type":"message","seq":2,"payload":"b"}',
+                '{"type":"message","seq":3,"payload":"c"}',
+            ]);
+        });
+    });
+
     it('leaves the socket open when released, for serving it as a new client', async () => {
         const {server} = await pair();
         const serverClient = newClient(host(null), server);
