@@ -44,7 +44,7 @@ export interface ReconnectBufferStore {
     /**
      * Append the messages, in order, to the client's buffer. `continuing` says that earlier messages were
      * stored: then the buffer must still exist, and a store that finds it gone rejects with BufferLostError
-     * rather than starting a new buffer with a gap. A shared store rejects with BufferTakenError once another
+     * rather than starting a new buffer with a gap. A shared store rejects with BufferClaimedError once another
      * node has taken the buffer.
      */
     append(clientId: string, messages: ReadonlyArray<string>, continuing: boolean): Promise<void>;

@@ -11,6 +11,7 @@ import type {
     MashroomWebSocketMessageListener,
 } from '../../type-definitions';
 import {BufferBudget} from '../buffer/BufferBudget';
+import {BufferClaimedError} from '../buffer/ReconnectBufferStore';
 import type {ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
 import {newClientId} from './client-id';
 import {ClientRegistry} from './ClientRegistry';
@@ -520,7 +521,12 @@ export class MashroomWebSocketServer {
         if (!this.registry.has(client) || client.state === 'resuming') {
             return;
         }
-        this.contextLogger(client).warn(`Client ${client.clientId} cannot resume in full and is removed (a reconnect gets a new clientId): ${reason.message}`);
+        if (reason instanceof BufferClaimedError) {
+            // Claimed by another node before the news of it arrived here: a send found out first
+            this.contextLogger(client).info(`Client ${client.clientId} resumed on another node: removing it here`);
+        } else {
+            this.contextLogger(client).warn(`Client ${client.clientId} cannot resume in full and is removed (a reconnect gets a new clientId): ${reason.message}`);
+        }
         client.close(CLOSE_TRY_AGAIN_LATER, 'Reconnect buffer unusable');
         this.forget(client);
     }

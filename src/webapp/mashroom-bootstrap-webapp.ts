@@ -61,6 +61,10 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         server.dispose().catch((error: unknown) => logger.error('Shutting down the WebSocket server failed', error));
     });
 
+    const buffering = config.reconnectMessageBufferRedis !== null || config.reconnectMessageBufferFolder !== null;
+    if (buffering && config.maxUnsentBytesPerClient * 4 > config.reconnectMessageBufferMaxBytes) {
+        logger.warn(`maxUnsentBytesPerClient (${config.maxUnsentBytesPerClient}) is more than a quarter of reconnectMessageBufferMaxBytes (${config.reconnectMessageBufferMaxBytes}): a client closed as too slow may not fit into its reconnect buffer and then cannot resume`);
+    }
     if (config.reconnectMessageBufferRedis) {
         if (config.reconnectMessageBufferFolder) {
             logger.warn('Both reconnectMessageBufferRedis and reconnectMessageBufferFolder are set: the buffer is kept in Redis');
@@ -69,9 +73,6 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         logger.info(`Reconnect message buffering is on, ${store.description}: clients may resume on any node`);
         server.useBufferStore(store);
     } else if (config.reconnectMessageBufferFolder) {
-        if (config.maxUnsentBytesPerClient * 4 > config.reconnectMessageBufferMaxBytes) {
-            logger.warn(`maxUnsentBytesPerClient (${config.maxUnsentBytesPerClient}) is more than a quarter of reconnectMessageBufferMaxBytes (${config.reconnectMessageBufferMaxBytes}): a client closed as too slow may not fit into its reconnect buffer and then cannot resume`);
-        }
         const store = await openBufferStore(resolve(serverConfig.serverRootFolder, config.reconnectMessageBufferFolder), logger);
         if (store) {
             server.useBufferStore(store);

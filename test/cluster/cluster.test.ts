@@ -3,7 +3,10 @@ import type {ChildProcess} from 'child_process';
 import {join} from 'path';
 import {startRedis} from '../helpers/redis-server';
 import type {RunningRedis} from '../helpers/redis-server';
+import WebSocket from 'ws';
+import MashroomWebSocketClient from '../../client';
 import {TestClient} from '../helpers/test-client';
+import {sessionCookie} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
 
 type Node = {
@@ -67,6 +70,7 @@ describe('a cluster with the reconnect buffer in Redis', () => {
     let b: Node;
     let prefix = 0;
     const clients: Array<TestClient> = [];
+    const libraries: Array<MashroomWebSocketClient> = [];
 
     const connect = async (node: Node, user: 'alice' | 'bob', clientId?: string): Promise<{client: TestClient; clientId: string}> => {
         const client = await TestClient.connect(`${node.wsOrigin}/websocket/c${clientId ? `?clientId=${clientId}` : ''}`, user);
@@ -93,6 +97,7 @@ describe('a cluster with the reconnect buffer in Redis', () => {
     });
 
     afterEach(async () => {
+        libraries.splice(0).forEach((client) => client.close());
         await Promise.all(clients.splice(0).map((client) => client.close()));
         await Promise.all([a?.stop(), b?.stop()]);
     });
@@ -119,6 +124,41 @@ describe('a cluster with the reconnect buffer in Redis', () => {
         expect(await disconnectedOn(a)).toEqual([clientId]);
         expect(await disconnectedOn(b)).toEqual([]);
         await expect(a.ask({cmd: 'send', clientId, message: {late: true}})).rejects.toThrow('no such client');
+    });
+
+    it('resumes a client of the client library on B with its numbering: every message once, in order', async () => {
+        const saved = new Map<string, string>();
+        const storage = {getItem: (key: string) => saved.get(key) ?? null, setItem: (key: string, value: string) => saved.set(key, value), removeItem: (key: string) => saved.delete(key)};
+        // One page, reloaded, whose reconnect reaches the other node
+        const onNode = (node: Node): {client: MashroomWebSocketClient; received: Array<unknown>} => {
+            const client = new MashroomWebSocketClient(`${node.wsOrigin}/websocket/c`, {
+                WebSocket, webSocketOptions: {headers: {cookie: sessionCookie('alice')}}, storage, storageKey: 'page', ackDelayMs: 10,
+            });
+            const received: Array<unknown> = [];
+            client.on('message', (payload) => received.push(payload));
+            client.connect();
+            libraries.push(client);
+            return {client, received};
+        };
+        const first = onNode(a);
+        await waitFor(() => first.client.clientId !== null && first.client.connected, 'the connection to A');
+        const clientId = first.client.clientId ?? '';
+        await a.ask({cmd: 'send', clientId, message: {n: 1}});
+        await waitFor(() => first.received.length === 1, 'the first message');
+        first.client.close();
+        await waitFor(async () => (await clientsOf(a)).some((info) => info.clientId === clientId && !info.alive), 'A to notice the close');
+        await a.ask({cmd: 'send', clientId, message: {n: 2}});
+        await a.ask({cmd: 'send', clientId, message: {n: 3}});
+
+        const second = onNode(b);
+        await waitFor(() => second.received.length === 2, 'the messages sent on A meanwhile');
+        expect(second.client.clientId).toBe(clientId);
+        await b.ask({cmd: 'send', clientId, message: {n: 4}});
+        await waitFor(() => second.received.length === 3, 'the message sent on B');
+        expect(second.received).toEqual([{n: 2}, {n: 3}, {n: 4}]);
+        // Numbered on from where A left off
+        expect(second.client.lastSeq).toBe(4);
+        expect(second.client.duplicates).toBe(0);
     });
 
     it('lets exactly one of two nodes win a race for one client', async () => {

@@ -257,6 +257,18 @@ describe('hardening', () => {
     });
 
     describe('bounded reconnect buffer', () => {
+        it('warns at start when a client closed as too slow might not fit into its buffer, only with buffering on', async () => {
+            const warning = 'is more than a quarter of reconnectMessageBufferMaxBytes';
+            server = await startTestServer({config: {maxUnsentBytesPerClient: 300_000}});
+            expect(server.context.log.find('warn', warning)).toHaveLength(0);
+            await server.stop();
+            server = await startTestServer({config: {maxUnsentBytesPerClient: 300_000, reconnectMessageBufferFolder: 'buffer'}});
+            expect(server.context.log.find('warn', warning)).toHaveLength(1);
+            await server.stop();
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+            expect(server.context.log.find('warn', warning)).toHaveLength(0);
+        });
+
         it('gives up a client whose buffer would overflow: no partial replay, a fresh clientId, the file removed', async () => {
             server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer', reconnectMessageBufferMaxBytes: 1000}});
             const disconnected = disconnectedIds();
