@@ -20,6 +20,13 @@
 
     var PROTOCOL = 'mashroom-delivery.v1';
     var KEEP_ALIVE = '"keepalive"';
+    // Acknowledge at once, not after ackDelayMs, once this much has arrived unacknowledged: a fast stream
+    // must not pile up at the server (which closes a client with more unacknowledged than its buffer takes)
+    var ACK_AFTER_MESSAGES = 100;
+    var ACK_AFTER_CHARS = 64 * 1024;
+    // A server without the protocol sends no setClientId on a resume: how long to wait for one before the
+    // connection counts as ready anyway (when no other frame says so earlier)
+    var LEGACY_READY_MS = 3000;
 
     /**
      * @typedef {{getItem(key: string): string | null; setItem(key: string, value: string): void; removeItem(key: string): void}} Storage
@@ -94,16 +101,20 @@
             this._ackTimer = null;
             /** @type {ReturnType<typeof setTimeout> | null} */
             this._idleTimer = null;
+            /** @type {ReturnType<typeof setTimeout> | null} */
+            this._legacyTimer = null;
             /** @type {Array<string>} */
             this._outbox = [];
             // Connected and told its id: messages go out at once, not into the outbox
             this._ready = false;
             // The server said it speaks the delivery protocol (in its setClientId)
             this._sequenced = false;
-            // The server turned out not to speak it (the original package): it may not even send setClientId
-            // again on a resume, so a connection is ready as soon as it is open
+            // The server turned out not to speak it (the original package): it sends no setClientId on a
+            // resume, so a resumed connection is ready with its first frame (see _legacyFrame)
             this._legacy = false;
             this._ackedSeq = 0;
+            // Characters received since the last acknowledgement
+            this._unackedChars = 0;
             /** Messages dropped as duplicates so far */
             this.duplicates = 0;
 
@@ -118,6 +129,8 @@
             this.clientId = saved.clientId;
             /** The number of the last message delivered */
             this.lastSeq = saved.lastSeq;
+            // Kept with the id: a reloaded page resumes on the same server
+            this._legacy = saved.legacy;
         }
 
         /** Whether a connection is open */
@@ -191,6 +204,7 @@
             this._clearTimer('_reconnectTimer');
             this._sendAck();
             this._ready = false;
+            this._clearTimer('_legacyTimer');
             if (this._socket) {
                 this._socket.close(1000, 'Closed by the client');
             }
@@ -216,11 +230,13 @@
             this._socket = socket;
             socket.onopen = function () {
                 self._touch();
-                if (self._legacy) {
-                    self._ready = true;
-                    self._attempts = 0;
-                    self._flushOutbox();
-                    self._emit('open', {clientId: self.clientId, resumed: !!self.clientId});
+                if (self._legacy && self.clientId) {
+                    self._legacyTimer = setTimeout(function () {
+                        self._legacyTimer = null;
+                        if (self._socket === socket) {
+                            self._legacyFrame();
+                        }
+                    }, LEGACY_READY_MS);
                 }
             };
             socket.onmessage = function (/** @type {{data: unknown}} */ event) {
@@ -249,6 +265,7 @@
             this._ready = false;
             this._clearTimer('_ackTimer');
             this._clearTimer('_idleTimer');
+            this._clearTimer('_legacyTimer');
             var willReconnect = this._wanted && this._attempts < this._maxAttempts;
             this._emit('close', {code: code, reason: reason, willReconnect: willReconnect});
             if (willReconnect) {
@@ -259,26 +276,46 @@
         /** @private @param {string} data */
         _receive(data) {
             if (data === KEEP_ALIVE) {
+                this._legacyFrame();
                 return;
             }
             var message;
             try {
                 message = JSON.parse(data);
             } catch (error) {
+                this._legacyFrame();
                 this._emit('error', new Error('Not JSON: ' + data.slice(0, 100)));
                 return;
             }
             if (message && message.type === 'setClientId' && typeof message.payload === 'string') {
                 this._identified(message.payload, message.protocol === PROTOCOL);
-            } else if (this._sequenced && message && message.type === 'message' && typeof message.seq === 'number') {
-                this._sequencedMessage(message.seq, message.payload);
+                return;
+            }
+            this._legacyFrame();
+            if (this._sequenced && message && message.type === 'message' && typeof message.seq === 'number') {
+                this._sequencedMessage(message.seq, message.payload, data.length);
             } else {
                 this._emit('message', message);
             }
         }
 
+        /**
+         * @private A frame other than setClientId on a resumed connection to a server without the protocol:
+         * the server has taken the client back (it would have sent a new id first otherwise)
+         */
+        _legacyFrame() {
+            if (this._legacy && !this._ready && this._socket) {
+                this._clearTimer('_legacyTimer');
+                this._ready = true;
+                this._attempts = 0;
+                this._flushOutbox();
+                this._emit('open', {clientId: this.clientId, resumed: true});
+            }
+        }
+
         /** @private @param {string} clientId @param {boolean} sequenced */
         _identified(clientId, sequenced) {
+            this._clearTimer('_legacyTimer');
             this._sequenced = sequenced;
             this._legacy = !sequenced;
             // A connection that got this far worked: the backoff starts over
@@ -296,7 +333,7 @@
                 this._emit('reset', {clientId: clientId, previousClientId: previousClientId});
             }
             if (this._ready) {
-                // A legacy server that told the id after all: it was opened already
+                // Taken as ready already (a server without the protocol, slow to tell the id)
                 return;
             }
             this._ready = true;
@@ -313,8 +350,8 @@
             }
         }
 
-        /** @private @param {number} seq @param {unknown} payload */
-        _sequencedMessage(seq, payload) {
+        /** @private @param {number} seq @param {unknown} payload @param {number} size */
+        _sequencedMessage(seq, payload, size) {
             if (seq <= this.lastSeq) {
                 this.duplicates++;
                 return;
@@ -323,8 +360,14 @@
                 this._emit('error', new Error('Messages ' + (this.lastSeq + 1) + ' to ' + (seq - 1) + ' are missing'));
             }
             this.lastSeq = seq;
-            this._scheduleAck();
+            this._unackedChars += size;
             this._emit('message', payload);
+            // Acknowledged once the application has it
+            if (this.lastSeq - this._ackedSeq >= ACK_AFTER_MESSAGES || this._unackedChars >= ACK_AFTER_CHARS) {
+                this._sendAck();
+            } else {
+                this._scheduleAck();
+            }
         }
 
         /** @private */
@@ -348,6 +391,7 @@
             if (this.connected && this._sequenced) {
                 this._socket.send(JSON.stringify({type: 'ack', seq: this.lastSeq}));
                 this._ackedSeq = this.lastSeq;
+                this._unackedChars = 0;
             }
         }
 
@@ -389,7 +433,7 @@
             }
         }
 
-        /** @private @param {'_reconnectTimer' | '_ackTimer' | '_idleTimer'} name */
+        /** @private @param {'_reconnectTimer' | '_ackTimer' | '_idleTimer' | '_legacyTimer'} name */
         _clearTimer(name) {
             var timer = this[name];
             if (timer) {
@@ -413,24 +457,24 @@
             });
         }
 
-        /** @private @returns {{clientId: string | null, lastSeq: number}} */
+        /** @private @returns {{clientId: string | null, lastSeq: number, legacy: boolean}} */
         _load() {
             try {
                 var saved = this._storage ? JSON.parse(this._storage.getItem(this._storageKey) || 'null') : null;
                 if (saved && typeof saved.clientId === 'string' && typeof saved.lastSeq === 'number') {
-                    return {clientId: saved.clientId, lastSeq: saved.lastSeq};
+                    return {clientId: saved.clientId, lastSeq: saved.lastSeq, legacy: saved.legacy === true};
                 }
             } catch (e) {
                 // Unreadable: start afresh
             }
-            return {clientId: null, lastSeq: 0};
+            return {clientId: null, lastSeq: 0, legacy: false};
         }
 
         /** @private */
         _save() {
             try {
                 if (this._storage && this.clientId) {
-                    this._storage.setItem(this._storageKey, JSON.stringify({clientId: this.clientId, lastSeq: this.lastSeq}));
+                    this._storage.setItem(this._storageKey, JSON.stringify({clientId: this.clientId, lastSeq: this.lastSeq, legacy: this._legacy}));
                 }
             } catch (e) {
                 // Storage full or disabled: the state lives on in memory

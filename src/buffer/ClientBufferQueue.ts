@@ -45,17 +45,10 @@ export class ClientBufferQueue {
 
     /** Resolves once the message is stored, together with every message appended before it */
     append(message: string): Promise<void> {
-        if (this.unusable) {
-            return Promise.reject(this.unusable);
+        const refused = this.reserve(Buffer.byteLength(message) + 1);
+        if (refused) {
+            return Promise.reject(refused);
         }
-        const size = Buffer.byteLength(message) + 1;
-        if (this.bytes + size > this.maxBytes) {
-            return Promise.reject(this.giveUp(new ReconnectBufferOverflowError(this.clientId, `reconnectMessageBufferMaxBytes (${this.maxBytes})`)));
-        }
-        if (!this.budget.reserve(size)) {
-            return Promise.reject(this.giveUp(new ReconnectBufferOverflowError(this.clientId, `the total of all buffers (${this.budget.maxBytes} bytes)`)));
-        }
-        this.bytes += size;
         let batch = this.openBatch;
         if (!batch) {
             const newBatch: Batch = {messages: [], done: Promise.resolve()};
@@ -81,15 +74,30 @@ export class ClientBufferQueue {
         return batch.done;
     }
 
-    /** The client starts waiting: the store keeps its messages for ttlMs. Before any append */
-    open(session: BufferedSession, ttlMs: number): Promise<void> {
+    /**
+     * The client starts waiting: the store keeps its messages for ttlMs, starting with `messages` (what its
+     * connection had not acknowledged), stored together with the start. Before any append.
+     */
+    open(session: BufferedSession, ttlMs: number, messages: ReadonlyArray<string>): Promise<void> {
         this.openBatch = null;
+        let size = 0;
+        for (const message of messages) {
+            size += Buffer.byteLength(message) + 1;
+        }
+        const refused = this.reserve(size);
+        if (refused) {
+            return Promise.reject(refused);
+        }
         return this.enqueue(async () => {
+            if (this.unusable) {
+                throw this.unusable;
+            }
             try {
-                await this.store.open(this.clientId, session, ttlMs);
+                await this.store.open(this.clientId, session, ttlMs, messages, this.stored > 0);
             } catch (error) {
                 throw this.giveUp(error instanceof Error ? error : new Error(String(error)));
             }
+            this.stored += messages.length;
         });
     }
 
@@ -130,6 +138,21 @@ export class ClientBufferQueue {
     /** Resolves when every operation asked for so far has finished (successfully or not) */
     settled(): Promise<void> {
         return this.tail.then(() => undefined);
+    }
+
+    /** Count `size` more bytes against the client's limit and the server's budget; the error if either refuses */
+    private reserve(size: number): Error | null {
+        if (this.unusable) {
+            return this.unusable;
+        }
+        if (this.bytes + size > this.maxBytes) {
+            return this.giveUp(new ReconnectBufferOverflowError(this.clientId, `reconnectMessageBufferMaxBytes (${this.maxBytes})`));
+        }
+        if (!this.budget.reserve(size)) {
+            return this.giveUp(new ReconnectBufferOverflowError(this.clientId, `the total of all buffers (${this.budget.maxBytes} bytes)`));
+        }
+        this.bytes += size;
+        return null;
     }
 
     private giveUp(reason: Error): Error {

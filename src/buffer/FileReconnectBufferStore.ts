@@ -4,7 +4,7 @@ import {ensureDir} from 'fs-extra';
 import {isClientId} from '../server/client-id';
 import {FolderLock} from './folder-lock';
 import {BufferLostError} from './ReconnectBufferStore';
-import type {ClaimedBuffer, ReconnectBufferStore} from './ReconnectBufferStore';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './ReconnectBufferStore';
 
 const FILE_SUFFIX = '.ndjson';
 const LOCK_FILE = '.owner.json';
@@ -35,8 +35,9 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
     readonly available = true;
     readonly shared = false;
 
-    async open(): Promise<void> {
-        // Files are made by the first append; the session lives in the node's memory
+    async open(clientId: string, session: BufferedSession, ttlMs: number, messages: ReadonlyArray<string>, continuing: boolean): Promise<void> {
+        // The session lives in the node's memory, and only this node claims: the messages are all there is to keep
+        await this.append(clientId, messages, continuing);
     }
 
     async claim(clientId: string): Promise<ClaimedBuffer> {

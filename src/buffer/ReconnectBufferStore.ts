@@ -36,10 +36,12 @@ export interface ReconnectBufferStore {
     readonly shared: boolean;
 
     /**
-     * A client starts waiting for a reconnect: keep its messages for ttlMs (its reconnect window). A buffer
-     * this node already holds for it (a replay that was cut short) is kept.
+     * A client starts waiting for a reconnect: keep its messages for ttlMs (its reconnect window), starting
+     * with `messages` (what its connection had not acknowledged). A shared store does it in one step: a claim
+     * by another node sees the client with all of them or not at all. A buffer this node already holds for it
+     * (a replay that was cut short) is kept, the messages appended to it; `continuing` as for append.
      */
-    open(clientId: string, session: BufferedSession, ttlMs: number): Promise<void>;
+    open(clientId: string, session: BufferedSession, ttlMs: number, messages: ReadonlyArray<string>, continuing: boolean): Promise<void>;
 
     /**
      * Append the messages, in order, to the client's buffer. `continuing` says that earlier messages were

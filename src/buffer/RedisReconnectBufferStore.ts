@@ -21,29 +21,39 @@ export type RedisStoreConfig = {
  * Every change that depends on who holds a session is one Lua script, so it is atomic.
  */
 
-// KEYS: session, buffer. ARGV: node, ttl (ms), username, connectPath, sequenced, lastSeq.
-// Returns 1, or -1 if another node holds the session
+// KEYS: session, buffer. ARGV: node, ttl (ms), username, connectPath, sequenced, lastSeq, state, frames...
+// The client starts waiting, with the frames its connection had not acknowledged: in state 'waiting' it can be
+// claimed; 'opening' while more frames follow (APPEND with finish = 1 ends it), so that no claim finds a part.
+// Returns 1, -1 if another node holds the session, -2 if its list is not what was appended
 const OPEN = `
-local owner = redis.call('HGET', KEYS[1], 'owner')
-if owner and owner ~= ARGV[1] then return -1 end
-if not owner then
+local session = redis.call('HMGET', KEYS[1], 'owner', 'count')
+if session[1] and session[1] ~= ARGV[1] then return -1 end
+if not session[1] then
   redis.call('DEL', KEYS[2])
   redis.call('HSET', KEYS[1], 'owner', ARGV[1], 'username', ARGV[3], 'connectPath', ARGV[4], 'sequenced', ARGV[5], 'count', 0)
+elseif redis.call('LLEN', KEYS[2]) ~= tonumber(session[2]) then
+  return -2
 end
-redis.call('HSET', KEYS[1], 'state', 'waiting', 'lastSeq', ARGV[6])
+if #ARGV > 7 then
+  redis.call('RPUSH', KEYS[2], unpack(ARGV, 8))
+  redis.call('HINCRBY', KEYS[1], 'count', #ARGV - 7)
+end
+redis.call('HSET', KEYS[1], 'state', ARGV[7], 'lastSeq', ARGV[6])
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 if redis.call('EXISTS', KEYS[2]) == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
 return 1`;
 
-// KEYS: session, buffer. ARGV: node, continuing, frames... Returns the new count, -1 if another node holds
-// the session (or none does), -2 if the list is not what was appended
+// KEYS: session, buffer. ARGV: node, continuing, finish, frames... Returns the new count, -1 if another node
+// holds the session (or none does), -2 if the list is not what was appended. finish = 1: the last frames of
+// an OPEN, the client can be claimed from now on
 const APPEND = `
 local session = redis.call('HMGET', KEYS[1], 'owner', 'count')
 if session[1] ~= ARGV[1] then return -1 end
 if ARGV[2] == '1' and redis.call('LLEN', KEYS[2]) ~= tonumber(session[2]) then return -2 end
-redis.call('RPUSH', KEYS[2], unpack(ARGV, 3))
+redis.call('RPUSH', KEYS[2], unpack(ARGV, 4))
 redis.call('PEXPIRE', KEYS[2], math.max(redis.call('PTTL', KEYS[1]), 1))
-return redis.call('HINCRBY', KEYS[1], 'count', #ARGV - 2)`;
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'state', 'waiting') end
+return redis.call('HINCRBY', KEYS[1], 'count', #ARGV - 3)`;
 
 // KEYS: session, buffer. ARGV: node, username, connectPath, sequenced, channel, clientId.
 // Returns {status, lastSeq, count, frames}: 1 claimed, 0 none (or already claimed), -1 another user, -2 another
@@ -133,6 +143,8 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
             enableOfflineQueue: false,
             maxRetriesPerRequest: 1,
             connectTimeout: 5000,
+            // A Redis that stops answering must not hold a resume (or a send) for ever
+            commandTimeout: 5000,
             retryStrategy: (times) => Math.min(times * 200, 2000),
         };
         const redis = defineScripts(new IORedis(config.url, options));
@@ -148,27 +160,18 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
         return this.redis.status === 'ready' && this.subscriber.status === 'ready';
     }
 
-    async open(clientId: string, session: BufferedSession, ttlMs: number): Promise<void> {
+    async open(clientId: string, session: BufferedSession, ttlMs: number, messages: ReadonlyArray<string>): Promise<void> {
         const [sessionKey, bufferKey] = this.keysOf(clientId);
+        const first = messages.slice(0, APPEND_SLICE);
+        const rest = messages.slice(APPEND_SLICE);
         const result = await this.redis.wsOpen(sessionKey, bufferKey, this.node, Math.max(1, Math.ceil(ttlMs)), session.username,
-            session.connectPath, session.sequenced ? '1' : '0', session.lastSeq);
-        if (result === -1) {
-            throw new BufferClaimedError(clientId);
-        }
+            session.connectPath, session.sequenced ? '1' : '0', session.lastSeq, rest.length > 0 ? 'opening' : 'waiting', ...first);
+        this.check(clientId, result);
+        await this.appendSlices(clientId, rest, true, true);
     }
 
     async append(clientId: string, messages: ReadonlyArray<string>, continuing: boolean): Promise<void> {
-        const [sessionKey, bufferKey] = this.keysOf(clientId);
-        for (let start = 0; start < messages.length; start += APPEND_SLICE) {
-            const slice = messages.slice(start, start + APPEND_SLICE);
-            const result = await this.redis.wsAppend(sessionKey, bufferKey, this.node, continuing || start > 0 ? '1' : '0', ...slice);
-            if (result === -1) {
-                throw new BufferClaimedError(clientId);
-            }
-            if (result === -2) {
-                throw new BufferLostError(clientId, 'its list in Redis is not what was appended (evicted?)');
-            }
-        }
+        await this.appendSlices(clientId, messages, continuing, false);
     }
 
     async claim(clientId: string, claimant: BufferedSession): Promise<ClaimedBuffer | null> {
@@ -211,6 +214,27 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
                 connection.disconnect();
             }
         }));
+    }
+
+    /** Append in slices (Lua takes a few thousand arguments at most); `finish`: the last slice ends an OPEN */
+    private async appendSlices(clientId: string, messages: ReadonlyArray<string>, continuing: boolean, finish: boolean): Promise<void> {
+        const [sessionKey, bufferKey] = this.keysOf(clientId);
+        for (let start = 0; start < messages.length; start += APPEND_SLICE) {
+            const slice = messages.slice(start, start + APPEND_SLICE);
+            const last = start + APPEND_SLICE >= messages.length;
+            this.check(clientId, await this.redis.wsAppend(sessionKey, bufferKey, this.node, continuing || start > 0 ? '1' : '0',
+                finish && last ? '1' : '0', ...slice));
+        }
+    }
+
+    /** The answer of OPEN and APPEND */
+    private check(clientId: string, result: number): void {
+        if (result === -1) {
+            throw new BufferClaimedError(clientId);
+        }
+        if (result === -2) {
+            throw new BufferLostError(clientId, 'its list in Redis is not what was appended (evicted?)');
+        }
     }
 
     private get channel(): string {

@@ -1,18 +1,26 @@
 /**
  * What one connection has sent and the peer has not acknowledged yet. A WebSocket peer answers a ping only
- * after it has read every frame sent before the ping, so a pong acknowledges them all: the ping carries
- * the number of frames sent so far on this connection, and the pong echoes it. Frames are kept until then;
- * if the connection drops first, they are what the peer may not have got.
+ * after it has read every frame sent before the ping, so a pong says how far it has read: the ping carries
+ * the number of frames sent so far on this connection, and the pong echoes it. For a plain client, having
+ * read a frame is as good as it gets, so a pong acknowledges; a client of the delivery protocol acknowledges
+ * explicitly, once its application has the messages. Frames are kept until acknowledged; if the connection
+ * drops first, they are what the peer may not have got.
  */
 export class AckTracker {
 
-    // Sent, not yet acknowledged, oldest first; `head` of them are acknowledged but not yet removed
+    // Sent, not yet acknowledged, oldest first, with their sizes in bytes; `head` of them are acknowledged
+    // but not yet removed
     private frames: Array<string> = [];
+    private sizes: Array<number> = [];
     private head = 0;
     private bytes = 0;
-    // Frames of this connection acknowledged, and covered by the last ping sent
+    // Frames of this connection acknowledged; read (pong) by the peer, at least as many; covered by the last
+    // ping sent
     private acked = 0;
+    private read = 0;
     private pinged = 0;
+    // Bytes of the frames read but not yet acknowledged
+    private readBytes = 0;
 
     /** Frames sent on this connection */
     get sent(): number {
@@ -24,6 +32,11 @@ export class AckTracker {
         return this.bytes;
     }
 
+    /** Bytes of the frames not yet known to be read */
+    get unreadBytes(): number {
+        return this.bytes - this.readBytes;
+    }
+
     /** Whether frames were sent that no ping asked about yet */
     get needsPing(): boolean {
         return this.sent > this.pinged;
@@ -31,13 +44,15 @@ export class AckTracker {
 
     /** Whether a ping was sent that the peer has not answered yet */
     get awaitingPong(): boolean {
-        return this.pinged > this.acked;
+        return this.pinged > this.read;
     }
 
     add(frame: string): void {
-        this.frames.push(frame);
         // Bytes, as the reconnect buffer counts them
-        this.bytes += Buffer.byteLength(frame);
+        const size = Buffer.byteLength(frame);
+        this.frames.push(frame);
+        this.sizes.push(size);
+        this.bytes += size;
     }
 
     /** The payload of a ping that asks about everything sent so far */
@@ -47,16 +62,29 @@ export class AckTracker {
     }
 
     /**
-     * A pong came with this payload: the first `count` frames of the connection have been read. Anything
-     * that is not one of our payloads (an unsolicited pong) is ignored. Returns whether it acknowledged any.
+     * A pong came with this payload: the first `count` frames of the connection have been read, and are
+     * acknowledged. Anything that is not one of our payloads (an unsolicited pong) is ignored. Returns
+     * whether it acknowledged any.
      */
     acknowledgePong(payload: string): boolean {
-        const count = Number(payload);
-        if (!Number.isSafeInteger(count) || count <= this.acked || count > this.pinged) {
+        const count = this.pongCount(payload);
+        if (count === null || count <= this.acked) {
             return false;
         }
         this.dropHead(count - this.acked);
         return true;
+    }
+
+    /** A pong came with this payload: the first `count` frames have been read, but stay until acknowledged */
+    confirmRead(payload: string): void {
+        const count = this.pongCount(payload);
+        if (count === null || count <= this.read) {
+            return;
+        }
+        for (let index = this.head + this.read - this.acked; index < this.head + count - this.acked; index++) {
+            this.readBytes += this.sizes[index];
+        }
+        this.read = count;
     }
 
     /** Acknowledge the leading frames for which `isRead` says so (explicit acks of the delivery protocol) */
@@ -72,23 +100,37 @@ export class AckTracker {
     takeAll(): Array<string> {
         const frames = this.head === 0 ? this.frames : this.frames.slice(this.head);
         this.frames = [];
+        this.sizes = [];
         this.head = 0;
         this.bytes = 0;
+        this.readBytes = 0;
         return frames;
+    }
+
+    /** The frame count a pong payload of ours stands for, or null */
+    private pongCount(payload: string): number | null {
+        const count = Number(payload);
+        return Number.isSafeInteger(count) && count > 0 && count <= this.pinged ? count : null;
     }
 
     private dropHead(count: number): void {
         for (let index = this.head; index < this.head + count; index++) {
-            this.bytes -= Buffer.byteLength(this.frames[index]);
+            this.bytes -= this.sizes[index];
+            if (this.acked + index - this.head < this.read) {
+                this.readBytes -= this.sizes[index];
+            }
         }
         this.head += count;
         this.acked += count;
+        this.read = Math.max(this.read, this.acked);
         // Compact now and then instead of shifting each time
         if (this.head === this.frames.length) {
             this.frames = [];
+            this.sizes = [];
             this.head = 0;
         } else if (this.head > 1024 && this.head * 2 > this.frames.length) {
             this.frames = this.frames.slice(this.head);
+            this.sizes = this.sizes.slice(this.head);
             this.head = 0;
         }
     }

@@ -387,7 +387,8 @@ export class MashroomWebSocketServer {
             if (outcome === 'resumed' && fromElsewhere) {
                 this.contextLogger(client).info(`Client ${client.clientId} resumed here after it dropped from another node`);
             }
-            if (outcome === 'lost' && client.state === 'resuming') {
+            // A client from elsewhere that is lost never existed here, whatever became of its connection
+            if (outcome === 'lost' && (client.state === 'resuming' || (fromElsewhere && client.state !== 'closed'))) {
                 // No partial replay: give the old client up and serve the connection as a new one
                 if (!fromElsewhere) {
                     this.contextLogger(client).warn(`The reconnect buffer of client ${client.clientId} is incomplete or was claimed by another node: it cannot resume, the connection gets a new client`);

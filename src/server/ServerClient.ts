@@ -132,6 +132,9 @@ export class ServerClient implements MashroomWebSocketClient {
     #lastSeq: number | null;
     // A running check whether the connection is still alive (a second connection wants to take over)
     #probe: {promise: Promise<ProbeOutcome>; resolve: (outcome: ProbeOutcome) => void; timer: NodeJS.Timeout} | null = null;
+    // A client that dropped from another node is not ours until its claim succeeds: until then nothing of it
+    // may reach the store (a connection that goes away during the claim must not make up a session)
+    #unclaimed: boolean;
 
     /**
      * `socket` null: a client that dropped from another node of a cluster, waiting to be resumed here
@@ -148,6 +151,7 @@ export class ServerClient implements MashroomWebSocketClient {
         this.#host = host;
         this.#socket = socket;
         this.#lastSeq = sequenced ? 0 : null;
+        this.#unclaimed = !socket;
         if (!socket) {
             this.#state = 'waiting';
             this.alive = false;
@@ -200,25 +204,33 @@ export class ServerClient implements MashroomWebSocketClient {
         this.#epoch++;
         this.alive = false;
         this.endProbe('gone');
-        const {frames, pending} = this.takeUndelivered();
+        if (this.#unclaimed) {
+            // Its claim is still running and decides: it waits here (see resume) or it never existed here
+            this.#state = 'waiting';
+            return true;
+        }
         if (!store) {
             this.#state = 'closed';
-            pending.forEach((message) => message.reject(new ClientGoneError(this.clientId)));
+            this.takeUndelivered().pending.forEach((message) => message.reject(new ClientGoneError(this.clientId)));
             return false;
         }
+        this.startWaiting(store);
+        return true;
+    }
+
+    /**
+     * Wait for a reconnect: what the connection had not acknowledged, and what was queued for it, go into the
+     * buffer (opened with them, in one step), then everything sent until the resume
+     */
+    private startWaiting(store: ReconnectBufferStore): void {
         this.#state = 'waiting';
-        const buffer = this.bufferQueue(store);
-        buffer.open(this.session(), this.#host.reconnectTimeoutMs).catch(() => undefined);
-        let appended: Promise<void> = Promise.resolve();
-        for (const frame of frames) {
-            appended = buffer.append(frame);
-            // The outcome is reported through the promises of the messages (and the buffer's own handling)
-            appended.catch(() => undefined);
-        }
-        pending.forEach((message) => appended.then(message.resolve, message.reject));
+        const {frames, pending} = this.takeUndelivered();
+        const opened = this.bufferQueue(store).open(this.session(), this.#host.reconnectTimeoutMs, frames);
+        // The outcome is reported through the promises of the messages (and the buffer's own handling)
+        opened.catch(() => undefined);
+        pending.forEach((message) => opened.then(message.resolve, message.reject));
         this.#reconnectTimer = setTimeout(() => this.#host.reconnectWindowPassed(this), this.#host.reconnectTimeoutMs);
         this.#reconnectTimer.unref();
-        return true;
     }
 
     /**
@@ -247,7 +259,7 @@ export class ServerClient implements MashroomWebSocketClient {
             try {
                 const claimed = await buffer.claim(this.session());
                 if (!claimed) {
-                    return this.#epoch === epoch ? 'lost' : 'interrupted';
+                    return this.#unclaimed || this.#epoch === epoch ? 'lost' : 'interrupted';
                 }
                 replay = claimed.messages;
                 if (this.#lastSeq !== null) {
@@ -255,7 +267,20 @@ export class ServerClient implements MashroomWebSocketClient {
                     const lastReplayed = replay.length > 0 ? seqOfEnvelope(replay[replay.length - 1]) ?? 0 : 0;
                     this.#lastSeq = Math.max(this.#lastSeq, claimed.session?.lastSeq ?? 0, lastReplayed);
                 }
+                if (this.#unclaimed) {
+                    this.#unclaimed = false;
+                    if (this.#epoch !== epoch && store) {
+                        // Ours now, and its connection went away during the claim: it waits here
+                        this.startWaiting(store);
+                        return 'interrupted';
+                    }
+                }
             } catch (error) {
+                if (this.#unclaimed) {
+                    // Whether another node holds it is unknown: the connection starts afresh
+                    this.#host.contextLogger(this).error(`Claiming client ${this.clientId} from another node failed`, error);
+                    return 'lost';
+                }
                 if (this.#epoch !== epoch) {
                     return 'interrupted';
                 }
@@ -270,6 +295,12 @@ export class ServerClient implements MashroomWebSocketClient {
         if (this.#epoch !== epoch) {
             // Dropped again while reading: the buffer is untouched and the queue went into it
             return 'interrupted';
+        }
+        if (lastSeq !== null && this.#lastSeq !== null && lastSeq > this.#lastSeq) {
+            // The client has messages this server never numbered: the two do not agree, so start afresh
+            // rather than let the client drop what comes as duplicates
+            this.#host.contextLogger(this).warn(`Client ${this.clientId} says it has message ${lastSeq}, but only ${this.#lastSeq} were sent: it cannot resume`);
+            return 'lost';
         }
         if (lastSeq !== null && this.#lastSeq !== null) {
             replay = replay.filter((frame) => (seqOfEnvelope(frame) ?? Infinity) > lastSeq);
@@ -324,8 +355,15 @@ export class ServerClient implements MashroomWebSocketClient {
         this.alive = true;
         this.endProbe('alive');
         const acks = this.#acks;
-        if (acks && this.#lastSeq === null && acks.acknowledgePong(payload.toString()) && acks.needsPing) {
-            this.#host.ackWanted(this);
+        if (!acks) {
+            return;
+        }
+        if (this.#lastSeq === null) {
+            if (acks.acknowledgePong(payload.toString()) && acks.needsPing) {
+                this.#host.ackWanted(this);
+            }
+        } else {
+            acks.confirmRead(payload.toString());
         }
     }
 
@@ -335,9 +373,11 @@ export class ServerClient implements MashroomWebSocketClient {
     }
 
     /**
-     * Ping to have the frames sent since the last ping acknowledged. A client that has not answered the
-     * previous one while more is unacknowledged than its reconnect buffer could take on a drop is not
-     * reading: it is closed as too slow, while what it has not read still fits into the buffer.
+     * Ping to learn how far the peer has read (which acknowledges, for a plain client). A client that has not
+     * answered the previous ping while more is unread than its reconnect buffer could take on a drop is not
+     * reading: it is closed as too slow, while what it has not read still fits into the buffer. A client of
+     * the delivery protocol that reads but does not acknowledge is closed before its unacknowledged messages
+     * outgrow the buffer.
      */
     pingForAck(): void {
         const socket = this.#socket;
@@ -345,7 +385,9 @@ export class ServerClient implements MashroomWebSocketClient {
         if (!socket || !isOpen(socket) || !acks) {
             return;
         }
-        if (acks.awaitingPong && acks.unackedBytes > this.maxUnacknowledgedBytes()) {
+        if (acks.awaitingPong && acks.unreadBytes > this.maxUnacknowledgedBytes()) {
+            this.closeAsTooSlow(socket, `${acks.unreadBytes} bytes sent and not read, more than would fit into its reconnect buffer`);
+        } else if (this.#lastSeq !== null && acks.unackedBytes > this.maxReadUnacknowledgedBytes()) {
             this.closeAsTooSlow(socket, `${acks.unackedBytes} bytes sent and not acknowledged, more than would fit into its reconnect buffer`);
         } else if (acks.needsPing) {
             socket.ping(acks.pingPayload());
@@ -439,6 +481,12 @@ export class ServerClient implements MashroomWebSocketClient {
     private maxUnacknowledgedBytes(): number {
         const {bufferMaxBytes, maxUnsentBytes} = this.#host;
         return Math.max(bufferMaxBytes - 2 * maxUnsentBytes, bufferMaxBytes / 4);
+    }
+
+    /** The same for a client that reads (nothing more piles up unsent) but acknowledges later */
+    private maxReadUnacknowledgedBytes(): number {
+        const {bufferMaxBytes, maxUnsentBytes} = this.#host;
+        return Math.max(bufferMaxBytes - maxUnsentBytes, bufferMaxBytes / 2);
     }
 
     private confirmWrite(): void {

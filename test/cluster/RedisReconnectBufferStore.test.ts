@@ -53,22 +53,43 @@ describe('RedisReconnectBufferStore', () => {
         const a = await node();
         const b = await node();
         const clientId = newClientId();
-        await a.open(clientId, ALICE, WINDOW_MS);
-        const messages = Array.from({length: 2500}, (_, n) => JSON.stringify({n, text: 'Grüße 🌍'}));
-        await a.append(clientId, messages.slice(0, 1), false);
-        await a.append(clientId, messages.slice(1), true);
+        const messages = Array.from({length: 5000}, (_, n) => JSON.stringify({n, text: 'Grüße 🌍'}));
+        await a.open(clientId, ALICE, WINDOW_MS, messages.slice(0, 2500));
+        await a.append(clientId, messages.slice(2500, 2501), true);
+        await a.append(clientId, messages.slice(2501), true);
         const claimed = await b.claim(clientId, ALICE);
         expect(claimed?.messages).toEqual(messages);
-        expect(claimed?.recorded).toBe(2500);
+        expect(claimed?.recorded).toBe(5000);
         // Claimed once: nobody gets it again
         expect(await a.claim(clientId, ALICE)).toBeNull();
         expect(await b.claim(clientId, ALICE)).toBeNull();
     });
 
+    it('lets no claim see part of what a client starts waiting with', async () => {
+        const a = await node();
+        const b = await node();
+        // Unacknowledged frames of a connection, more than one script call takes
+        const unacknowledged = Array.from({length: 3500}, (_, n) => `{"n":${n}}`);
+        for (let round = 0; round < 5; round++) {
+            const clientId = newClientId();
+            const opening = a.open(clientId, ALICE, WINDOW_MS, unacknowledged);
+            // Claims from another node while it opens: nothing, or everything
+            const claims = await Promise.all(Array.from({length: 5}, () => b.claim(clientId, ALICE)));
+            await opening.catch(() => undefined);
+            for (const claim of claims) {
+                expect(claim === null || claim.messages.length === unacknowledged.length).toBe(true);
+            }
+            const late = await b.claim(clientId, ALICE);
+            if (!claims.some((claim) => claim !== null)) {
+                expect(late?.messages).toEqual(unacknowledged);
+            }
+        }
+    });
+
     it('lets exactly one of several nodes racing for a client claim it', async () => {
         const nodes = await Promise.all([node(), node(), node()]);
         const clientId = newClientId();
-        await nodes[0].open(clientId, ALICE, WINDOW_MS);
+        await nodes[0].open(clientId, ALICE, WINDOW_MS, []);
         await nodes[0].append(clientId, ['1'], false);
         const claims = await Promise.all(nodes.map((store) => store.claim(clientId, ALICE)));
         expect(claims.filter((claim) => claim !== null)).toEqual([expect.objectContaining({messages: ['1']})]);
@@ -82,7 +103,7 @@ describe('RedisReconnectBufferStore', () => {
         a.onClaimedElsewhere((clientId) => claimedOnA.push(clientId));
         b.onClaimedElsewhere((clientId) => claimedOnB.push(clientId));
         const clientId = newClientId();
-        await a.open(clientId, ALICE, WINDOW_MS);
+        await a.open(clientId, ALICE, WINDOW_MS, []);
         await a.append(clientId, ['1'], false);
         await b.claim(clientId, ALICE);
         await expect(a.append(clientId, ['2'], true)).rejects.toThrow(BufferClaimedError);
@@ -99,7 +120,7 @@ describe('RedisReconnectBufferStore', () => {
     it('gives nothing to another user, connect path or protocol, and the owner can still claim', async () => {
         const a = await node();
         const clientId = newClientId();
-        await a.open(clientId, ALICE, WINDOW_MS);
+        await a.open(clientId, ALICE, WINDOW_MS, []);
         await a.append(clientId, ['secret'], false);
         expect(await a.claim(clientId, {...ALICE, username: 'bob'})).toBeNull();
         expect(log.find('warn', `User bob asked to resume client ${clientId}, which belongs to another user`)).toHaveLength(1);
@@ -113,7 +134,7 @@ describe('RedisReconnectBufferStore', () => {
         const b = await node();
         const clientId = newClientId();
         const session = {...ALICE, sequenced: true, lastSeq: 41};
-        await a.open(clientId, session, WINDOW_MS);
+        await a.open(clientId, session, WINDOW_MS, []);
         await a.append(clientId, ['{"type":"message","seq":42,"payload":1}'], false);
         const claimed = await b.claim(clientId, {...session, lastSeq: 0});
         expect(claimed?.session?.lastSeq).toBe(41);
@@ -122,7 +143,7 @@ describe('RedisReconnectBufferStore', () => {
     it('lets the keys expire with the reconnect window', async () => {
         const a = await node();
         const clientId = newClientId();
-        await a.open(clientId, ALICE, 5000);
+        await a.open(clientId, ALICE, 5000, []);
         await a.append(clientId, ['1'], false);
         for (const key of [`${keyPrefix}session:${clientId}`, `${keyPrefix}buffer:${clientId}`]) {
             const ttl = await inspector.pttl(key);
@@ -134,7 +155,7 @@ describe('RedisReconnectBufferStore', () => {
     it('finds a buffer that vanished from Redis (evicted) and does not start a new one with a gap', async () => {
         const a = await node();
         const clientId = newClientId();
-        await a.open(clientId, ALICE, WINDOW_MS);
+        await a.open(clientId, ALICE, WINDOW_MS, []);
         await a.append(clientId, ['1'], false);
         await inspector.del(`${keyPrefix}buffer:${clientId}`);
         await expect(a.append(clientId, ['2'], true)).rejects.toThrow(BufferLostError);
@@ -154,7 +175,7 @@ describe('RedisReconnectBufferStore', () => {
             expect(store.description).toBe(`Redis redis://***@127.0.0.1:${redis.port}, key prefix ${keyPrefix}`);
             await waitFor(() => store.available, 'the store to log in');
             const clientId = newClientId();
-            await store.open(clientId, ALICE, WINDOW_MS);
+            await store.open(clientId, ALICE, WINDOW_MS, []);
             expect(log.find('info', 'Resuming on any node is on: Redis redis://***@')).toHaveLength(1);
             expect(JSON.stringify(log.entries)).not.toContain('s3cret');
         } finally {

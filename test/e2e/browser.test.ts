@@ -37,16 +37,20 @@ describe('the test page in a real browser', () => {
     });
 
     const logLines = (page: Page) => page.locator('#log > div');
+    /** Through the real login page to the test page */
+    const openTestPage = async (page: Page): Promise<void> => {
+        await page.goto(`${server.httpOrigin}/websocket/test`);
+        // Not logged in: the security middleware sends the browser to the login page
+        await page.waitForURL(/\/login/);
+        await page.fill('#username', 'john');
+        await page.fill('#password', 'john');
+        await Promise.all([page.waitForURL(/\/websocket\/test/), page.press('#password', 'Enter')]);
+    };
 
     it('logs in, connects, gets the greeting, resumes the same client after Disconnect and Connect and after a reload', async () => {
         const page = await browser.newPage();
         try {
-            await page.goto(`${server.httpOrigin}/websocket/test`);
-            // Not logged in: the security middleware sends the browser to the login page
-            await page.waitForURL(/\/login/);
-            await page.fill('#username', 'john');
-            await page.fill('#password', 'john');
-            await Promise.all([page.waitForURL(/\/websocket\/test/), page.press('#password', 'Enter')]);
+            await openTestPage(page);
 
             await page.click('#connect');
             await page.locator('#state', {hasText: 'Connected'}).waitFor();
@@ -84,5 +88,36 @@ describe('the test page in a real browser', () => {
             await page.close();
         }
     }, 60_000);
-});
 
+    it('keeps how far the client library got when the page goes away, though its acknowledgement was not due yet', async () => {
+        const page = await browser.newPage();
+        try {
+            await openTestPage(page);
+            // In the page (this file is compiled without the DOM's types)
+            type PageGlobals = {
+                sessionStorage: {getItem(key: string): string | null};
+                location: {href: string};
+                MashroomWebSocketClient: new (url: string, options: object) => {
+                    on(event: string, listener: (event: unknown) => void): void;
+                    connect(): void;
+                    send(message: unknown): void;
+                };
+            };
+            const stored = () => page.evaluate(() =>
+                JSON.parse((globalThis as unknown as PageGlobals).sessionStorage.getItem('pagehide-check') ?? 'null') as {lastSeq: number} | null);
+            // A client of the page's library whose acknowledgement (and storing) would come only after a minute
+            await page.evaluate(() => new Promise<void>((resolve) => {
+                const {MashroomWebSocketClient, location} = globalThis as unknown as PageGlobals;
+                const client = new MashroomWebSocketClient(location.href.replace(/^http/, 'ws'), {storageKey: 'pagehide-check', ackDelayMs: 60_000});
+                client.on('open', () => client.send({greetings: 'Hello Server!'}));
+                client.on('message', () => resolve());
+                client.connect();
+            }));
+            expect(await stored()).toMatchObject({lastSeq: 0});
+            await page.reload();
+            expect(await stored()).toMatchObject({lastSeq: 1});
+        } finally {
+            await page.close();
+        }
+    }, 60_000);
+});

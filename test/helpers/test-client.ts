@@ -41,9 +41,9 @@ export class TestClient {
         });
     }
 
-    static connect(url: string, auth: Auth, options: ClientOptions = {}): Promise<TestClient> {
+    static connect(url: string, auth: Auth, options: ClientOptions = {}, protocols: Array<string> = []): Promise<TestClient> {
         const headers = {...options.headers, ...authHeaders(auth)};
-        const socket = new WebSocket(url, {...options, headers});
+        const socket = new WebSocket(url, protocols, {...options, headers});
         return new Promise((resolve, reject) => {
             socket.once('open', () => resolve(new TestClient(socket)));
             socket.once('unexpected-response', (request, response) => {

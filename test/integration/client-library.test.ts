@@ -222,6 +222,140 @@ describe('the client library', () => {
         expect(events).toEqual(['open', 'resumed']);
     });
 
+    /** A storage shared by the instances of one "page" across reloads */
+    const pageStorage = (): {storage: MashroomWebSocketClient.Storage; saved: Map<string, string>} => {
+        const saved = new Map<string, string>();
+        return {saved, storage: {getItem: (key) => saved.get(key) ?? null, setItem: (key, value) => saved.set(key, value), removeItem: (key) => saved.delete(key)}};
+    };
+
+    it('remembers across a reload that the server does not speak the protocol, and resumes as it needs', async () => {
+        server = await startTestServer();
+        // Like the original: no setClientId on a resume, just the messages
+        const got: Array<string> = [];
+        let connections = 0;
+        const url = await fakeServer((ws, requestUrl) => {
+            connections++;
+            ws.on('message', (data) => got.push(data.toString()));
+            if (!requestUrl.includes('clientId=')) {
+                ws.send(JSON.stringify({type: 'setClientId', payload: 'original-1'}));
+            }
+        });
+        const {storage} = pageStorage();
+        const first = new MashroomWebSocketClient(url, {WebSocket, storage});
+        libraries.push(first);
+        first.connect();
+        await waitFor(() => first.clientId === 'original-1' && first.connected, 'the first page');
+        first.close();
+
+        const reloaded = new MashroomWebSocketClient(url, {WebSocket, storage});
+        libraries.push(reloaded);
+        const events: Array<string> = [];
+        reloaded.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
+        reloaded.send({from: 'the reloaded page'});
+        reloaded.connect();
+        // The server sends nothing at all: after a while without setClientId the connection counts as ready
+        await waitFor(() => got.length === 1, 'the message at the server', 6000);
+        expect(got).toEqual(['{"from":"the reloaded page"}']);
+        expect(events).toEqual(['resumed']);
+        expect(connections).toBe(2);
+    }, 10_000);
+
+    it('takes the first frame of a resumed connection to a server without the protocol as ready at once', async () => {
+        server = await startTestServer();
+        const url = await fakeServer((ws, requestUrl) => {
+            if (!requestUrl.includes('clientId=')) {
+                ws.send(JSON.stringify({type: 'setClientId', payload: 'original-2'}));
+            } else {
+                ws.send('"keepalive"');
+            }
+        });
+        const {storage} = pageStorage();
+        const first = new MashroomWebSocketClient(url, {WebSocket, storage});
+        libraries.push(first);
+        first.connect();
+        await waitFor(() => first.connected && first.clientId === 'original-2', 'the first page');
+        first.close();
+        const reloaded = new MashroomWebSocketClient(url, {WebSocket, storage});
+        libraries.push(reloaded);
+        const events: Array<string> = [];
+        reloaded.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
+        reloaded.connect();
+        await waitFor(() => events.length === 1, 'the open');
+        expect(events).toEqual(['resumed']);
+    });
+
+    it('speaks the protocol again once a server that does speak it answers (a rolling upgrade)', async () => {
+        server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+        const got: Array<unknown> = [];
+        server.service.addMessageListener((connectPath) => connectPath === '/lib', (message) => {
+            got.push(message);
+        });
+        // The page had talked to a server without the protocol before
+        const {storage, saved} = pageStorage();
+        saved.set('page', JSON.stringify({clientId: 'c0ffee00-0000-4000-8000-000000000000', lastSeq: 0, legacy: true}));
+        const {client, events} = library('/lib', {storage, storageKey: 'page'});
+        client.send({queued: 'before the connection'});
+        client.connect();
+        await waitFor(() => got.length === 1, 'the queued message at the listener');
+        expect(got).toEqual([{queued: 'before the connection'}]);
+        // A new client (the id was not this server's), numbered
+        expect(events).toEqual(['reset', 'open']);
+        await server.service.sendMessage(serverSide(), {n: 1});
+        await waitFor(() => client.lastSeq === 1, 'a numbered message');
+        expect(JSON.parse(saved.get('page') ?? '{}')).toMatchObject({legacy: false});
+        expect(server.context.log.find('warn', 'Ignoring a frame')).toEqual([]);
+    });
+
+    it('starts afresh when it says it has more than the server ever sent (state from elsewhere)', async () => {
+        server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+        const {storage, saved} = pageStorage();
+        const first = library('/lib', {storage, storageKey: 'page'});
+        first.client.connect();
+        await waitFor(() => first.events.includes('open'), 'the connection');
+        await server.service.sendMessage(serverSide(), {n: 1});
+        await waitFor(() => first.client.lastSeq === 1, 'the message');
+        first.client.close();
+        await waitFor(() => !serverSide().alive, 'the server to notice');
+        const clientId = first.client.clientId;
+        // Storage that does not belong to this server's numbering: it would drop 2 to 50 as duplicates
+        saved.set('page', JSON.stringify({clientId, lastSeq: 50, legacy: false}));
+        const second = library('/lib', {storage, storageKey: 'page'});
+        second.client.connect();
+        await waitFor(() => second.events.includes('open'), 'the connection');
+        expect(second.events).toEqual(['reset', 'open']);
+        expect(second.client.clientId).not.toBe(clientId);
+        await server.service.sendMessage(serverSide(), {n: 'new'});
+        await waitFor(() => second.received.length === 1, 'a message of the new client');
+        expect(second.received).toEqual([{n: 'new'}]);
+    });
+
+    it('acknowledges at once when much has arrived, not only after ackDelayMs', async () => {
+        server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+        const {client, received, events} = library('/lib', {ackDelayMs: 60_000});
+        client.connect();
+        await waitFor(() => events.includes('open'), 'the connection');
+        const acks: Array<number> = [];
+        const target = serverSide();
+        const raw = (client as unknown as {_socket: WebSocket})._socket;
+        const send = raw.send.bind(raw);
+        raw.send = ((data: string) => {
+            const message = JSON.parse(data) as {type?: string; seq?: number};
+            if (message.type === 'ack' && typeof message.seq === 'number') {
+                acks.push(message.seq);
+            }
+            send(data);
+        }) as typeof raw.send;
+        for (let n = 1; n <= 250; n++) {
+            await server.service.sendMessage(target, {n});
+        }
+        await waitFor(() => received.length === 250, 'the messages');
+        // Every 100 messages, though the delay is a minute
+        expect(acks).toEqual([100, 200]);
+        await server.service.sendMessage(target, {big: 'x'.repeat(70_000)});
+        await waitFor(() => acks.length === 3, 'an acknowledgement of the big message');
+        expect(acks[2]).toBe(251);
+    });
+
     it('gives up after maxAttempts connections in a row that never got as far as the client id', async () => {
         server = await startTestServer();
         let connections = 0;

@@ -12,6 +12,7 @@ import {waitFor} from '../helpers/wait';
 import WebSocket from 'ws';
 import type {MashroomWebSocketClient} from '../../type-definitions';
 import type {ServerClient} from '../../src/server/ServerClient';
+import {DELIVERY_PROTOCOL} from '../../src/server/delivery-protocol';
 
 const rawSocket = (client: TestClient): Socket => (client.socket as unknown as {_socket: Socket})._socket;
 
@@ -238,6 +239,57 @@ describe('hardening', () => {
             const again = await connect('alice', `/h?clientId=${clientId}`);
             expect(again.clientId).not.toBe(clientId);
         }, 20_000);
+
+        describe('clients of the delivery protocol, which acknowledge explicitly', () => {
+            const BIG = 'b'.repeat(300_000);
+            /** A raw client of the protocol: reads at once, acknowledges only when told */
+            const sequencedClient = async (): Promise<{client: TestClient; target: MashroomWebSocketClient; pings: () => number}> => {
+                const client = await TestClient.connect(`${server.wsOrigin}/websocket/h`, 'alice', {}, [DELIVERY_PROTOCOL]);
+                clients.push(client);
+                const clientId = await client.clientId();
+                let pings = 0;
+                client.socket.on('ping', () => pings++);
+                return {client, target: onServer(clientId), pings: () => pings};
+            };
+            const ack = (client: TestClient, seq: number) => client.send({type: 'ack', seq});
+
+            it('keeps a client that reads but acknowledges a while later, as the client library does', async () => {
+                server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+                const {client, target, pings} = await sequencedClient();
+                // 600 KB read, before any acknowledgement: more than a client that does not read may have in flight
+                for (let n = 1; n <= 2; n++) {
+                    await server.service.sendMessage(target, {n, BIG});
+                    await client.nextJson();
+                    // The server asks how far it has read; the client's WebSocket answers
+                    await waitFor(() => pings() === n, 'the ping');
+                }
+                ack(client, 2);
+                await server.service.sendMessage(target, {n: 3});
+                expect(await client.nextJson()).toMatchObject({seq: 3});
+                expect(server.context.log.find('warn', 'too slow')).toEqual([]);
+            });
+
+            it('closes a client that reads but does not acknowledge before its messages outgrow the buffer', async () => {
+                server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+                const {client, target, pings} = await sequencedClient();
+                let closed = false;
+                void client.closed.then(() => {
+                    closed = true;
+                });
+                let sent = 0;
+                while (sent < 10 && !closed) {
+                    sent++;
+                    await server.service.sendMessage(target, {n: sent, BIG});
+                    await client.nextJson();
+                    // The server checks after each send: it pings, or it closes
+                    await waitFor(() => pings() === sent || closed, 'the check');
+                }
+                expect((await client.closed).code).toBe(1013);
+                // 768 KiB (the buffer less maxUnsentBytesPerClient) is the most it may leave unacknowledged
+                expect(sent).toBe(3);
+                expect(server.context.log.find('warn', 'bytes sent and not acknowledged, more than would fit into its reconnect buffer')).toHaveLength(1);
+            });
+        });
 
         it('does not hold messages without bound for a peer that closes but does not read', async () => {
             server = await startTestServer();

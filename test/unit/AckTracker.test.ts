@@ -52,4 +52,41 @@ describe('AckTracker', () => {
         }
         expect(acks.takeAll()).toEqual(Array.from({length: 5000 - acknowledged}, (_, index) => String(acknowledged + index)));
     });
+
+    it('counts bytes, not characters', () => {
+        const acks = new AckTracker();
+        acks.add('ü🌍');
+        expect(acks.unackedBytes).toBe(6);
+    });
+
+    it('for the delivery protocol: a pong says what was read, only an ack lets it go', () => {
+        const acks = new AckTracker();
+        ['aa', 'bbb', 'cccc'].forEach((frame) => acks.add(frame));
+        const first = acks.pingPayload();
+        acks.add('ddddd');
+        expect(acks.awaitingPong).toBe(true);
+        expect(acks.unreadBytes).toBe(14);
+        acks.confirmRead(first);
+        expect(acks.awaitingPong).toBe(false);
+        expect(acks.unreadBytes).toBe(5);
+        // Read, but all still kept
+        expect(acks.unackedBytes).toBe(14);
+        // Garbage and stale pongs change nothing
+        ['', 'x', '0', '2', '9'].forEach((payload) => acks.confirmRead(payload));
+        expect(acks.unreadBytes).toBe(5);
+        acks.acknowledgeWhile((frame) => frame.length <= 3);
+        expect(acks.unackedBytes).toBe(9);
+        expect(acks.unreadBytes).toBe(5);
+        // An ack beyond what a pong confirmed counts as read too
+        acks.acknowledgeWhile(() => true);
+        expect(acks.unackedBytes).toBe(0);
+        expect(acks.unreadBytes).toBe(0);
+        expect(acks.awaitingPong).toBe(false);
+        acks.add('e');
+        const second = acks.pingPayload();
+        expect(second).toBe('5');
+        acks.confirmRead(second);
+        expect(acks.unreadBytes).toBe(0);
+        expect(acks.takeAll()).toEqual(['e']);
+    });
 });

@@ -24,8 +24,11 @@ class ControlledStore implements ReconnectBufferStore {
         });
     }
 
-    async open(): Promise<void> {
-        this.calls.push('open');
+    open(clientId: string, session: unknown, ttlMs: number, messages: ReadonlyArray<string>, continuing: boolean): Promise<void> {
+        this.calls.push(`open ${messages.join(',')}${continuing ? ' (continuing)' : ''}`);
+        return this.gate(() => {
+            this.content.push(...messages);
+        });
     }
 
     claim(): Promise<ClaimedBuffer> {
@@ -192,5 +195,24 @@ describe('ClientBufferQueue', () => {
         await store.release();
         await settling;
         expect(settled).toBe(true);
+    });
+
+    it('opens with the messages a connection left unacknowledged, in one store call ahead of later appends', async () => {
+        const buffer = queue();
+        const opened = buffer.open(SESSION, 1000, ['1', '2']);
+        const later = buffer.append('3');
+        await store.release();
+        await store.release();
+        await Promise.all([opened, later]);
+        expect(store.calls).toEqual(['open 1,2', 'append 3 (continuing)']);
+        expect((await Promise.all([buffer.claim(SESSION), store.release()]))[0]?.messages).toEqual(['1', '2', '3']);
+    });
+
+    it('refuses to open with more than maxBytes, without a store call, reporting it once', async () => {
+        const buffer = queue(10);
+        await expect(buffer.open(SESSION, 1000, ['12345', '12345'])).rejects.toThrow('would exceed reconnectMessageBufferMaxBytes (10)');
+        await expect(buffer.append('1')).rejects.toThrow('would exceed');
+        expect(unusable).toHaveLength(1);
+        expect(store.calls).toEqual([]);
     });
 });

@@ -1,0 +1,219 @@
+import WebSocket from 'ws';
+import {BufferClaimedError} from '../../src/buffer/ReconnectBufferStore';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
+import {newClientId} from '../../src/server/client-id';
+import {DELIVERY_PROTOCOL} from '../../src/server/delivery-protocol';
+import {startTestServer} from '../helpers/test-server';
+import type {TestServer} from '../helpers/test-server';
+import {TestClient} from '../helpers/test-client';
+import {sessionCookie} from '../helpers/test-plugin-context';
+import {waitFor} from '../helpers/wait';
+
+type Session = {owner: string; state: 'opening' | 'waiting' | 'claimed'; session: BufferedSession; messages: Array<string>};
+
+/**
+ * A shared store in memory with the semantics of the Redis store (one owner per session, claims only of
+ * waiting sessions, appends only by the owner), whose claims the test can hold and answer when it likes:
+ * the races between a claim and a connection that goes away are otherwise a matter of luck.
+ */
+class HeldSharedStore implements ReconnectBufferStore {
+    readonly description = 'a shared store in memory';
+    readonly available = true;
+    readonly shared = true;
+    readonly sessions = new Map<string, Session>();
+    readonly claimsAsked: Array<string> = [];
+    hold = false;
+    nextClaimError: Error | null = null;
+    private held: Array<() => void> = [];
+    private claimedListeners: Array<(clientId: string) => void> = [];
+
+    constructor(private readonly node: string) {
+    }
+
+    async open(clientId: string, session: BufferedSession, ttlMs: number, messages: ReadonlyArray<string>): Promise<void> {
+        const existing = this.sessions.get(clientId);
+        if (existing && existing.owner !== this.node) {
+            throw new BufferClaimedError(clientId);
+        }
+        const entry = existing ?? {owner: this.node, state: 'waiting', session, messages: []};
+        entry.state = 'waiting';
+        entry.messages.push(...messages);
+        this.sessions.set(clientId, entry);
+    }
+
+    async append(clientId: string, messages: ReadonlyArray<string>): Promise<void> {
+        const entry = this.sessions.get(clientId);
+        if (!entry || entry.owner !== this.node) {
+            throw new BufferClaimedError(clientId);
+        }
+        entry.messages.push(...messages);
+    }
+
+    async claim(clientId: string, claimant: BufferedSession): Promise<ClaimedBuffer | null> {
+        this.claimsAsked.push(clientId);
+        if (this.hold) {
+            await new Promise<void>((resolve) => this.held.push(resolve));
+        }
+        if (this.nextClaimError) {
+            const error = this.nextClaimError;
+            this.nextClaimError = null;
+            throw error;
+        }
+        const entry = this.sessions.get(clientId);
+        if (!entry || entry.state !== 'waiting' || entry.session.username !== claimant.username) {
+            return null;
+        }
+        entry.owner = this.node;
+        entry.state = 'claimed';
+        return {messages: [...entry.messages], recorded: entry.messages.length, session: entry.session};
+    }
+
+    async remove(clientId: string): Promise<void> {
+        if (this.sessions.get(clientId)?.owner === this.node) {
+            this.sessions.delete(clientId);
+        }
+    }
+
+    async clear(): Promise<void> {
+        // Other nodes' sessions stay
+    }
+
+    onClaimedElsewhere(listener: (clientId: string) => void): void {
+        this.claimedListeners.push(listener);
+    }
+
+    async close(): Promise<void> {
+        this.claimedListeners = [];
+    }
+
+    /** Answer the claims held so far */
+    release(): void {
+        this.hold = false;
+        this.held.splice(0).forEach((resolve) => resolve());
+    }
+
+    /** Another node claims the client, and the news of it reaches this node only when `tell` is called */
+    claimByAnotherNode(clientId: string): {tell: () => void} {
+        const entry = this.sessions.get(clientId);
+        if (entry) {
+            entry.owner = 'another node';
+            entry.state = 'claimed';
+        }
+        return {tell: () => this.claimedListeners.forEach((listener) => listener(clientId))};
+    }
+}
+
+/*
+ * A reconnect that names a client this node does not know (it may have dropped from another node) against a
+ * shared store whose answers the test times: nothing may be made up, nothing lost, no listener told twice.
+ */
+describe('claiming a client from another node', () => {
+    let server: TestServer;
+    let store: HeldSharedStore;
+    const clients: Array<TestClient> = [];
+    const disconnected: Array<string> = [];
+    const alice: BufferedSession = {username: 'alice', connectPath: '/feed', sequenced: false, lastSeq: 0};
+
+    beforeEach(async () => {
+        server = await startTestServer({config: {reconnectTimeoutSec: 30}});
+        store = new HeldSharedStore('this node');
+        server.server.useBufferStore(store);
+        disconnected.length = 0;
+        server.service.addDisconnectListener((client) => {
+            disconnected.push(client.clientId);
+        });
+    });
+
+    afterEach(async () => {
+        store.release();
+        await Promise.all(clients.splice(0).map((client) => client.close()));
+        await server.stop();
+    });
+
+    const connect = async (query: string): Promise<TestClient> => {
+        const client = await TestClient.connect(`${server.wsOrigin}/websocket/feed${query}`, 'alice');
+        clients.push(client);
+        return client;
+    };
+    /** A connection that asks for the client and goes away while its claim is held */
+    const goneDuringClaim = async (clientId: string, protocols: Array<string> = []): Promise<void> => {
+        store.hold = true;
+        const socket = new WebSocket(`${server.wsOrigin}/websocket/feed?clientId=${clientId}&lastSeq=57`, protocols, {headers: {cookie: sessionCookie('alice')}});
+        socket.on('error', () => undefined);
+        await waitFor(() => store.claimsAsked.includes(clientId), 'the claim');
+        socket.terminate();
+        await waitFor(() => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0, 'the server to notice');
+        store.release();
+    };
+
+    it('makes nothing up when the connection goes away during a claim that finds nothing', async () => {
+        const clientId = newClientId();
+        await goneDuringClaim(clientId, [DELIVERY_PROTOCOL]);
+        await waitFor(() => server.service.getClientCount() === 0, 'the client to be forgotten');
+        // Nothing reached the store, nobody was told of a client that never existed here
+        expect(store.sessions.has(clientId)).toBe(false);
+        expect(disconnected).toEqual([]);
+        // A later reconnect with the id finds nothing either, and gets a fresh client
+        const again = await connect(`?clientId=${clientId}`);
+        expect(await again.clientId()).not.toBe(clientId);
+    });
+
+    it('keeps a client whose claim succeeded after its connection went away, and resumes it with everything', async () => {
+        const clientId = newClientId();
+        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":1}']});
+        await goneDuringClaim(clientId);
+        await waitFor(() => store.sessions.get(clientId)?.state === 'waiting', 'the client to wait here');
+        expect(store.sessions.get(clientId)?.owner).toBe('this node');
+        const [waiting] = server.service.getClientsOfUser('alice');
+        expect(waiting.clientId).toBe(clientId);
+        await server.service.sendMessage(waiting, {n: 2});
+
+        const resumed = await connect(`?clientId=${clientId}`);
+        expect(await resumed.clientId()).toBe(clientId);
+        expect(await resumed.nextJson()).toEqual({n: 1});
+        expect(await resumed.nextJson()).toEqual({n: 2});
+        expect(disconnected).toEqual([]);
+    });
+
+    it('serves the connection as a new client when the claim fails', async () => {
+        const clientId = newClientId();
+        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":1}']});
+        store.nextClaimError = new Error('connection lost');
+        const client = await connect(`?clientId=${clientId}`);
+        expect(await client.clientId()).not.toBe(clientId);
+        expect(server.context.log.find('error', `Claiming client ${clientId} from another node failed`)).toHaveLength(1);
+        expect(server.service.getClientCount()).toBe(1);
+        expect(disconnected).toEqual([]);
+    });
+
+    it('refuses a send that learns of a claim by another node before the news, and lets the client go once', async () => {
+        const first = await connect('');
+        const clientId = await first.clientId();
+        await first.drop();
+        await waitFor(() => store.sessions.get(clientId)?.state === 'waiting', 'the client to wait');
+        const [waiting] = server.service.getClientsOfUser('alice');
+        const {tell} = store.claimByAnotherNode(clientId);
+
+        await expect(server.service.sendMessage(waiting, {late: true})).rejects.toThrow(BufferClaimedError);
+        await waitFor(() => disconnected.length === 1, 'the client to be let go');
+        expect(server.context.log.find('info', `Client ${clientId} resumed on another node: removing it here`)).toHaveLength(1);
+        expect(server.context.log.find('warn', 'cannot resume in full')).toHaveLength(0);
+        // The news comes after all: nothing more happens
+        tell();
+        expect(disconnected).toEqual([clientId]);
+        expect(server.service.getClientCount()).toBe(0);
+    });
+
+    it('starts a client afresh that says it has more than the node that held it ever numbered', async () => {
+        const clientId = newClientId();
+        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: {...alice, sequenced: true, lastSeq: 3}, messages: []});
+        const socket = new WebSocket(`${server.wsOrigin}/websocket/feed?clientId=${clientId}&lastSeq=57`, [DELIVERY_PROTOCOL], {headers: {cookie: sessionCookie('alice')}});
+        const first = await new Promise<{payload: string}>((resolve, reject) => {
+            socket.once('message', (data) => resolve(JSON.parse(data.toString()) as {payload: string}));
+            socket.once('error', reject);
+        });
+        expect(first.payload).not.toBe(clientId);
+        expect(server.context.log.find('warn', `Client ${clientId} says it has message 57, but only 3 were sent`)).toHaveLength(1);
+        socket.close();
+    });
+});
