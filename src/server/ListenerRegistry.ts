@@ -65,7 +65,12 @@ export class ListenerRegistry {
             }
             if (matches) {
                 handled = true;
-                this.invoke(() => listener(message, client), 'A message listener', client);
+                // Called directly, not through a closure: this runs for every message
+                try {
+                    this.watch(listener(message, client), 'A message listener', client);
+                } catch (error) {
+                    this.loggerFor(client).error(`A message listener threw (client ${client.clientId})`, error);
+                }
             }
         }
         return handled;
@@ -73,7 +78,11 @@ export class ListenerRegistry {
 
     notifyDisconnect(client: MashroomWebSocketClient): void {
         for (const listener of this.disconnectListeners) {
-            this.invoke(() => listener(client), 'A disconnect listener', client);
+            try {
+                this.watch(listener(client), 'A disconnect listener', client);
+            } catch (error) {
+                this.loggerFor(client).error(`A disconnect listener threw (client ${client.clientId})`, error);
+            }
         }
     }
 
@@ -82,14 +91,10 @@ export class ListenerRegistry {
         this.disconnectListeners = [];
     }
 
-    private invoke(call: () => unknown, what: string, client: MashroomWebSocketClient): void {
-        try {
-            const result = call();
-            if (isThenable(result)) {
-                result.then(undefined, (error: unknown) => this.loggerFor(client).error(`${what} rejected (client ${client.clientId})`, error));
-            }
-        } catch (error) {
-            this.loggerFor(client).error(`${what} threw (client ${client.clientId})`, error);
+    /** Log a rejection of what a listener returned */
+    private watch(result: unknown, what: string, client: MashroomWebSocketClient): void {
+        if (isThenable(result)) {
+            result.then(undefined, (error: unknown) => this.loggerFor(client).error(`${what} rejected (client ${client.clientId})`, error));
         }
     }
 }

@@ -9,6 +9,7 @@ import type {BufferedSession, ReconnectBufferStore} from '../buffer/ReconnectBuf
 import {AckTracker} from './AckTracker';
 import {DELIVERY_PROTOCOL, envelope, seqOfEnvelope} from './delivery-protocol';
 import {isOpen} from './write-frame';
+import {writesSettled} from './writes-settled';
 
 /**
  * - open: connected, messages go to the socket
@@ -60,8 +61,6 @@ class Pending {
         });
     }
 }
-
-const RESOLVED: Promise<void> = Promise.resolve();
 
 type WebSocketInternals = {readonly _socket?: {readonly writableLength: number; readonly writableCorked: number} | null};
 
@@ -464,9 +463,10 @@ export class ServerClient implements MashroomWebSocketClient {
             this.#host.ackWanted(this);
         }
         if (isWrittenThrough(socket)) {
-            // The operating system has it: as written as a write callback would say, and nothing to keep
+            // The operating system has it: as written as a write callback would say, and nothing to keep (the
+            // promise resolves once Node has run the write callbacks, see writes-settled)
             pending?.resolve();
-            return pending ? pending.promise : RESOLVED;
+            return pending ? pending.promise : writesSettled();
         }
         const entry = pending ?? new Pending(frame);
         entry.seq = seq;

@@ -2,13 +2,155 @@
  * JSON.stringify for sendMessage, with a TypeError for what has no JSON form (undefined, a function, a
  * symbol) instead of sending "undefined".
  *
- * Deliberately no cache by object identity: a caller that changes an object and sends it again in the same
- * loop (`message.n = i; sendMessage(client, message)`) must get what it sent, as with the original.
+ * A message object sent to many clients in a row (a broadcast: getClientsOnPath + sendMessage) is serialised
+ * only once or twice instead of once per client. Remembering the JSON by object identity alone would be
+ * wrong: a caller may change the object between two sends (`message.to = client.clientId`) and must get what
+ * it sent. So the second time the same object comes, what JSON.stringify read of it (every key and every
+ * value, at every depth) is recorded as well, and from then on the JSON is reused only while a walk over the
+ * object finds exactly that again; the walk compares, it builds no string. Only plain data qualifies (plain
+ * objects and arrays of strings, numbers, booleans and null, up to MAX_NODES nodes): anything with a toJSON
+ * (a Date), another prototype, a function or a symbol in it is simply serialised every time. The record is
+ * dropped at the end of the turn, so it never keeps a message alive.
  */
-export const serializeMessage = (message: unknown): string => {
+
+// Larger messages are rare to repeat and their record would cost more than it saves
+const MAX_NODES = 1000;
+
+// Markers in a record, which no message value can be
+const OBJECT = Symbol('object');
+const ARRAY = Symbol('array');
+
+let lastMessage: unknown = undefined;
+let lastData = '';
+// What JSON.stringify read of lastMessage, flattened: 'once' until the same message comes a second time,
+// 'not plain' if it cannot be recorded
+let lastRecord: Array<unknown> | 'once' | 'not plain' = 'once';
+let clearScheduled = false;
+const END_OF_TURN = Promise.resolve();
+
+const isPlainObject = (value: object): boolean => {
+    const prototype = Object.getPrototypeOf(value) as unknown;
+    return (prototype === Object.prototype || prototype === null) && typeof (value as {toJSON?: unknown}).toJSON !== 'function';
+};
+
+/** Record what JSON.stringify reads of value; false if it is not plain data (or too large) */
+const record = (value: unknown, into: Array<unknown>): boolean => {
+    if (into.length > MAX_NODES) {
+        return false;
+    }
+    if (value === null || typeof value === 'string' || typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) {
+        into.push(value);
+        return true;
+    }
+    if (typeof value !== 'object') {
+        // undefined, NaN, a function, a symbol, a bigint: left to JSON.stringify every time
+        return false;
+    }
+    if (Array.isArray(value)) {
+        if (Object.getPrototypeOf(value) !== Array.prototype) {
+            return false;
+        }
+        into.push(ARRAY, value.length);
+        for (let index = 0; index < value.length; index++) {
+            if (!record(value[index], into)) {
+                return false;
+            }
+        }
+        return true;
+    }
+    if (!isPlainObject(value)) {
+        return false;
+    }
+    const keys = Object.keys(value);
+    into.push(OBJECT, keys.length);
+    for (const key of keys) {
+        into.push(key);
+        if (!record((value as Record<string, unknown>)[key], into)) {
+            return false;
+        }
+    }
+    return true;
+};
+
+/** Whether value still is what was recorded, from position `at`; the position after it, or -1 */
+const matches = (value: unknown, recorded: Array<unknown>, at: number): number => {
+    if (value === null || typeof value !== 'object') {
+        return recorded[at] === value ? at + 1 : -1;
+    }
+    if (Array.isArray(value)) {
+        if (recorded[at] !== ARRAY || recorded[at + 1] !== value.length || Object.getPrototypeOf(value) !== Array.prototype) {
+            return -1;
+        }
+        let next = at + 2;
+        for (let index = 0; index < value.length && next >= 0; index++) {
+            next = matches(value[index], recorded, next);
+        }
+        return next;
+    }
+    if (recorded[at] !== OBJECT || !isPlainObject(value)) {
+        return -1;
+    }
+    const count = recorded[at + 1] as number;
+    let next = at + 2;
+    let seen = 0;
+    for (const key in value) {
+        if (!Object.prototype.hasOwnProperty.call(value, key)) {
+            continue;
+        }
+        if (seen++ >= count || recorded[next] !== key) {
+            return -1;
+        }
+        next = matches((value as Record<string, unknown>)[key], recorded, next + 1);
+        if (next < 0) {
+            return -1;
+        }
+    }
+    return seen === count ? next : -1;
+};
+
+const clear = (): void => {
+    clearScheduled = false;
+    lastMessage = undefined;
+    lastData = '';
+    lastRecord = 'once';
+};
+
+const stringify = (message: unknown): string => {
     const data: string | undefined = JSON.stringify(message);
     if (typeof data !== 'string') {
         throw new TypeError(`A message of type ${typeof message} cannot be sent as JSON`);
+    }
+    return data;
+};
+
+export const serializeMessage = (message: unknown): string => {
+    if (message === null || typeof message !== 'object') {
+        return stringify(message);
+    }
+    if (message === lastMessage) {
+        if (lastRecord === 'once') {
+            // The second time: serialise once more, and record what that read
+            const data = stringify(message);
+            const recorded: Array<unknown> = [];
+            lastRecord = record(message, recorded) ? recorded : 'not plain';
+            lastData = data;
+            return data;
+        }
+        if (lastRecord !== 'not plain' && matches(message, lastRecord, 0) === lastRecord.length) {
+            return lastData;
+        }
+        if (lastRecord === 'not plain') {
+            return stringify(message);
+        }
+    }
+    const data = stringify(message);
+    lastMessage = message;
+    lastData = data;
+    lastRecord = 'once';
+    if (!clearScheduled) {
+        clearScheduled = true;
+        // A promise reaction rather than queueMicrotask, which makes an AsyncResource each time
+        void END_OF_TURN.then(clear);
     }
     return data;
 };

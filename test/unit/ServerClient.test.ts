@@ -65,6 +65,18 @@ describe('ServerClient', () => {
         expect(await received).toBe('{"a":1}');
     });
 
+    it('resolves a send only after Node has had the chance to run the write callbacks queued so far', async () => {
+        const {server} = await pair();
+        const serverClient = newClient(host(null), server);
+        // A caller that awaits each send in a loop must not keep Node from running them (they hold the buffers)
+        let ticked = false;
+        process.nextTick(() => {
+            ticked = true;
+        });
+        await serverClient.send('{"a":1}');
+        expect(ticked).toBe(true);
+    });
+
     it('holds a message sent while the socket is closing; without buffering the drop rejects it', async () => {
         const {server} = await pair();
         const serverClient = newClient(host(null), server);
