@@ -12,7 +12,8 @@ module.exports = {
     pluginPackageFolders: [
         // This package, from the working tree (npm start builds it first)
         {path: packageRoot},
-        // security, session, login page, storage, i18n, browser cache, messaging (the devDependencies)
+        // security, session (and its file store, for the two-node demo), login page, storage, i18n, browser cache,
+        // messaging (the devDependencies)
         {path: resolve(packageRoot, 'node_modules/@mashroom')},
     ],
     plugins: {
