@@ -113,8 +113,10 @@
             // resume, so a resumed connection is ready with its first frame (see _legacyFrame)
             this._legacy = false;
             this._ackedSeq = 0;
-            // Characters received since the last acknowledgement
+            // Characters received since the last acknowledgement, and how many make it acknowledge at once (the
+            // server may ask for less: what it lets a client leave unacknowledged follows its buffer size)
             this._unackedChars = 0;
+            this._ackAfterChars = ACK_AFTER_CHARS;
             /** Messages dropped as duplicates so far */
             this.duplicates = 0;
 
@@ -288,6 +290,8 @@
                 return;
             }
             if (message && message.type === 'setClientId' && typeof message.payload === 'string') {
+                var ackAfterChars = message.ackAfterChars;
+                this._ackAfterChars = typeof ackAfterChars === 'number' && ackAfterChars >= 1 ? Math.min(ackAfterChars, ACK_AFTER_CHARS) : ACK_AFTER_CHARS;
                 this._identified(message.payload, message.protocol === PROTOCOL);
                 return;
             }
@@ -363,7 +367,7 @@
             this._unackedChars += size;
             this._emit('message', payload);
             // Acknowledged once the application has it
-            if (this.lastSeq - this._ackedSeq >= ACK_AFTER_MESSAGES || this._unackedChars >= ACK_AFTER_CHARS) {
+            if (this.lastSeq - this._ackedSeq >= ACK_AFTER_MESSAGES || this._unackedChars >= this._ackAfterChars) {
                 this._sendAck();
             } else {
                 this._scheduleAck();

@@ -21,6 +21,11 @@ export class AckTracker {
     private pinged = 0;
     // Bytes of the frames read but not yet acknowledged
     private readBytes = 0;
+    // The first `replayCount` frames of the connection are the replay of a resume: bytes of them not yet
+    // acknowledged, and not yet read
+    private replayCount = 0;
+    private replayUnacked = 0;
+    private replayUnread = 0;
 
     /** Frames sent on this connection */
     get sent(): number {
@@ -35,6 +40,24 @@ export class AckTracker {
     /** Bytes of the frames not yet known to be read */
     get unreadBytes(): number {
         return this.bytes - this.readBytes;
+    }
+
+    /**
+     * Bytes not yet known to be read, beyond a replay. A resume sends what the client missed at once, up to
+     * a whole buffer; the pace of a client is judged by what came after it.
+     */
+    get unreadBytesBeyondReplay(): number {
+        return this.unreadBytes - this.replayUnread;
+    }
+
+    /** Bytes not yet acknowledged beyond a replay */
+    get unackedBytesBeyondReplay(): number {
+        return this.bytes - this.replayUnacked;
+    }
+
+    /** Bytes known to be read but not yet acknowledged, beyond a replay */
+    get readUnackedBytesBeyondReplay(): number {
+        return this.readBytes - (this.replayUnacked - this.replayUnread);
     }
 
     /** Whether frames were sent that no ping asked about yet */
@@ -53,6 +76,13 @@ export class AckTracker {
         this.frames.push(frame);
         this.sizes.push(size);
         this.bytes += size;
+    }
+
+    /** The frames sent so far on this connection are a replay (see unreadBytesBeyondReplay) */
+    markReplay(): void {
+        this.replayCount = this.sent;
+        this.replayUnacked = this.bytes;
+        this.replayUnread = this.unreadBytes;
     }
 
     /** The payload of a ping that asks about everything sent so far */
@@ -83,6 +113,9 @@ export class AckTracker {
         }
         for (let index = this.head + this.read - this.acked; index < this.head + count - this.acked; index++) {
             this.readBytes += this.sizes[index];
+            if (this.acked + index - this.head < this.replayCount) {
+                this.replayUnread -= this.sizes[index];
+            }
         }
         this.read = count;
     }
@@ -104,6 +137,8 @@ export class AckTracker {
         this.head = 0;
         this.bytes = 0;
         this.readBytes = 0;
+        this.replayUnacked = 0;
+        this.replayUnread = 0;
         return frames;
     }
 
@@ -115,9 +150,16 @@ export class AckTracker {
 
     private dropHead(count: number): void {
         for (let index = this.head; index < this.head + count; index++) {
+            const position = this.acked + index - this.head;
             this.bytes -= this.sizes[index];
-            if (this.acked + index - this.head < this.read) {
+            if (position < this.read) {
                 this.readBytes -= this.sizes[index];
+            }
+            if (position < this.replayCount) {
+                this.replayUnacked -= this.sizes[index];
+                if (position >= this.read) {
+                    this.replayUnread -= this.sizes[index];
+                }
             }
         }
         this.head += count;

@@ -19,7 +19,7 @@ import {parseIncomingFrame} from './incoming-frame';
 import {AckScheduler} from './AckScheduler';
 import {DELIVERY_PROTOCOL, parseClientEnvelope} from './delivery-protocol';
 import {ListenerRegistry} from './ListenerRegistry';
-import {CLOSE_TRY_AGAIN_LATER, ClientGoneError, ServerClient, setClientIdFrame} from './ServerClient';
+import {CLOSE_TRY_AGAIN_LATER, ClientGoneError, ServerClient} from './ServerClient';
 import type {ClientHost} from './ServerClient';
 import {serializeMessage} from './message-serializer';
 import {TurnBatcher} from './turn-batcher';
@@ -365,7 +365,7 @@ export class MashroomWebSocketServer {
         const client = new ServerClient(this.host, webSocket, connect.connectPath, connect.user, loggerContext, clientId, webSocket.protocol === DELIVERY_PROTOCOL);
         this.registry.add(client);
         this.attachSocket(webSocket, client);
-        webSocket.send(setClientIdFrame(clientId, client.sequenced));
+        webSocket.send(client.idFrame());
         this.contextLogger(client).info(`Client ${clientId} of user ${connect.user.username} connected on ${connect.connectPath || '/'} (${this.registry.size} client(s))`);
     }
 
@@ -387,14 +387,16 @@ export class MashroomWebSocketServer {
             if (outcome === 'resumed' && fromElsewhere) {
                 this.contextLogger(client).info(`Client ${client.clientId} resumed here after it dropped from another node`);
             }
-            // A client from elsewhere that is lost never existed here, whatever became of its connection
-            if (outcome === 'lost' && (client.state === 'resuming' || (fromElsewhere && client.state !== 'closed'))) {
+            // A client from elsewhere that is lost never existed here, whatever became of its connection (the
+            // connection that resumes may be a second one, which came while the claim of the first was running)
+            const neverHere = fromElsewhere || client.unclaimed;
+            if (outcome === 'lost' && (client.state === 'resuming' || (neverHere && client.state !== 'closed'))) {
                 // No partial replay: give the old client up and serve the connection as a new one
-                if (!fromElsewhere) {
+                if (!neverHere) {
                     this.contextLogger(client).warn(`The reconnect buffer of client ${client.clientId} is incomplete or was claimed by another node: it cannot resume, the connection gets a new client`);
                 }
                 const socket = client.release();
-                this.forget(client, !fromElsewhere);
+                this.forget(client, !neverHere);
                 if (socket && !this.stopped) {
                     this.addClient(socket, connect);
                 } else {
@@ -497,8 +499,11 @@ export class MashroomWebSocketServer {
             return;
         }
         const logger = this.contextLogger(client);
+        const unclaimed = client.unclaimed;
         if (client.socketDropped()) {
-            logger.info(`Client ${client.clientId} disconnected (code ${code}), waiting ${this.options.reconnectTimeoutMs / 1000}s for it to resume`);
+            logger.info(unclaimed
+                ? `Client ${client.clientId} disconnected (code ${code}) while it was being claimed from another node: it waits here if the claim succeeds`
+                : `Client ${client.clientId} disconnected (code ${code}), waiting ${this.options.reconnectTimeoutMs / 1000}s for it to resume`);
         } else {
             logger.info(`Client ${client.clientId} disconnected (code ${code})`);
             this.forget(client);

@@ -5,7 +5,7 @@ import type {MashroomWebSocketClient} from '../../type-definitions';
 import type {BufferBudget} from '../buffer/BufferBudget';
 import {ClientBufferQueue} from '../buffer/ClientBufferQueue';
 import {BufferLostError} from '../buffer/ReconnectBufferStore';
-import type {BufferedSession, ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
 import {AckTracker} from './AckTracker';
 import {DELIVERY_PROTOCOL, envelope, seqOfEnvelope} from './delivery-protocol';
 import {isOpen} from './write-frame';
@@ -20,6 +20,9 @@ import {writesSettled} from './writes-settled';
 export type ClientState = 'open' | 'resuming' | 'waiting' | 'closed';
 
 export const CLOSE_TRY_AGAIN_LATER = 1013;
+
+// The client library acknowledges after this many characters at the latest
+const ACK_AFTER_CHARS_MAX = 64 * 1024;
 
 /** What every client of one server shares: a single object, not a copy per client. */
 export interface ClientHost {
@@ -53,8 +56,10 @@ class Pending {
     reject!: (error: Error) => void;
     /** Number of the write that carries it, 0 while it is held back */
     seq = 0;
+    /** Whether `data` is the frame as sent (numbered for a client of the delivery protocol) */
+    numbered = true;
 
-    constructor(readonly data: string) {
+    constructor(public data: string) {
         this.promise = new Promise((resolve, reject) => {
             this.resolve = resolve;
             this.reject = reject;
@@ -81,11 +86,14 @@ export class ClientGoneError extends Error {
 }
 
 /**
- * The first message on every connection. To a client of the delivery protocol it also says so: a server that
- * does not speak the protocol may still have accepted the subprotocol (ws accepts the first one offered)
+ * The first message on every connection. To a client of the delivery protocol it also says so (a server that
+ * does not speak the protocol may still have accepted the subprotocol: ws accepts the first one offered), and
+ * how many characters it may receive before it must acknowledge at once (see maxReadUnacknowledgedBytes).
  */
-export const setClientIdFrame = (clientId: string, sequenced = false): string =>
-    JSON.stringify(sequenced ? {type: 'setClientId', payload: clientId, protocol: DELIVERY_PROTOCOL} : {type: 'setClientId', payload: clientId});
+const setClientIdFrame = (clientId: string, sequenced = false, ackAfterChars: number | null = null): string =>
+    JSON.stringify(sequenced
+        ? {type: 'setClientId', payload: clientId, protocol: DELIVERY_PROTOCOL, ...ackAfterChars !== null && {ackAfterChars}}
+        : {type: 'setClientId', payload: clientId});
 
 /**
  * One client as the plugins see it (the public fields) and its delivery state (the private ones, which
@@ -122,7 +130,8 @@ export class ServerClient implements MashroomWebSocketClient {
     #confirmedSeq = 0;
     // Bytes held back because the socket is closing (nothing can be written any more)
     #heldBytes = 0;
-    // Sent during a resume, to follow the replay
+    // Sent during a resume (or while a claim from another node runs), to follow the replay; not numbered yet,
+    // since the numbering of a client claimed from another node is only known once the claim succeeds
     #resumeQueue: Array<Pending> | null = null;
     // One write callback for all messages of this client, made on first use: no closure per message.
     // Write callbacks come in write order, so counting them tells which writes have completed
@@ -134,6 +143,8 @@ export class ServerClient implements MashroomWebSocketClient {
     // A client that dropped from another node is not ours until its claim succeeds: until then nothing of it
     // may reach the store (a connection that goes away during the claim must not make up a session)
     #unclaimed: boolean;
+    // That claim, while it runs: a second connection that wants the client waits for it instead of claiming again
+    #claim: Promise<ClaimedBuffer | null> | null = null;
 
     /**
      * `socket` null: a client that dropped from another node of a cluster, waiting to be resumed here
@@ -165,6 +176,11 @@ export class ServerClient implements MashroomWebSocketClient {
         return this.#state;
     }
 
+    /** Whether this is a client of another node whose claim has not succeeded (yet): it never existed here */
+    get unclaimed(): boolean {
+        return this.#unclaimed;
+    }
+
     /** Whether the client speaks the delivery protocol */
     get sequenced(): boolean {
         return this.#lastSeq !== null;
@@ -179,18 +195,17 @@ export class ServerClient implements MashroomWebSocketClient {
         if (this.#state === 'closed') {
             return Promise.reject(new ClientGoneError(this.clientId));
         }
-        const frame = this.#lastSeq === null ? data : envelope(++this.#lastSeq, data);
-        switch (this.#state) {
-            case 'open':
-                return this.deliver(frame, null);
-            case 'resuming': {
-                const pending = new Pending(frame);
-                this.#resumeQueue?.push(pending);
-                return pending.promise;
-            }
-            default:
-                return this.#buffer ? this.#buffer.append(frame) : Promise.reject(new ClientGoneError(this.clientId));
+        if (this.#state === 'resuming' || this.#unclaimed) {
+            const pending = new Pending(data);
+            pending.numbered = false;
+            (this.#resumeQueue ??= []).push(pending);
+            return pending.promise;
         }
+        const frame = this.#lastSeq === null ? data : envelope(++this.#lastSeq, data);
+        if (this.#state === 'open') {
+            return this.deliver(frame, null);
+        }
+        return this.#buffer ? this.#buffer.append(frame) : Promise.reject(new ClientGoneError(this.clientId));
     }
 
     /**
@@ -204,7 +219,8 @@ export class ServerClient implements MashroomWebSocketClient {
         this.alive = false;
         this.endProbe('gone');
         if (this.#unclaimed) {
-            // Its claim is still running and decides: it waits here (see resume) or it never existed here
+            // Its claim is still running and decides: it waits here (see resume) or it never existed here.
+            // What is sent meanwhile stays queued in memory
             this.#state = 'waiting';
             return true;
         }
@@ -223,6 +239,7 @@ export class ServerClient implements MashroomWebSocketClient {
      */
     private startWaiting(store: ReconnectBufferStore): void {
         this.#state = 'waiting';
+        this.clearReconnectTimer();
         const {frames, pending} = this.takeUndelivered();
         const opened = this.bufferQueue(store).open(this.session(), this.#host.reconnectTimeoutMs, frames);
         // The outcome is reported through the promises of the messages (and the buffer's own handling)
@@ -248,34 +265,44 @@ export class ServerClient implements MashroomWebSocketClient {
         this.#state = 'resuming';
         this.alive = true;
         const epoch = ++this.#epoch;
-        const queue: Array<Pending> = [];
-        this.#resumeQueue = queue;
+        // Messages queued while a claim from another node ran stay first
+        const queue = (this.#resumeQueue ??= []);
 
         const store = this.#host.bufferStore;
         const buffer = this.#buffer ?? (store ? this.bufferQueue(store) : null);
         let replay: Array<string> = [];
         if (buffer) {
+            const fromElsewhere = this.#unclaimed;
             try {
-                const claimed = await buffer.claim(this.session());
+                const claimed = await (fromElsewhere ? this.claimFromElsewhere(buffer) : buffer.claim(this.session()));
                 if (!claimed) {
-                    return this.#unclaimed || this.#epoch === epoch ? 'lost' : 'interrupted';
-                }
-                replay = claimed.messages;
-                if (this.#lastSeq !== null) {
-                    // Numbering goes on where the node that had the client left it
-                    const lastReplayed = replay.length > 0 ? seqOfEnvelope(replay[replay.length - 1]) ?? 0 : 0;
-                    this.#lastSeq = Math.max(this.#lastSeq, claimed.session?.lastSeq ?? 0, lastReplayed);
+                    // A client from elsewhere that nobody resumes any more is lost too: it never existed here
+                    return this.#epoch === epoch || (fromElsewhere && this.state === 'waiting') ? 'lost' : 'interrupted';
                 }
                 if (this.#unclaimed) {
+                    // The first to learn of the claim (of all the connections that waited for it) makes the client ours
                     this.#unclaimed = false;
-                    if (this.#epoch !== epoch && store) {
-                        // Ours now, and its connection went away during the claim: it waits here
+                    if (this.#lastSeq !== null) {
+                        // Numbering goes on where the node that had the client left it
+                        const lastReplayed = claimed.messages.length > 0 ? seqOfEnvelope(claimed.messages[claimed.messages.length - 1]) ?? 0 : 0;
+                        this.#lastSeq = Math.max(this.#lastSeq, claimed.session?.lastSeq ?? 0, lastReplayed);
+                    }
+                    if (this.state === 'waiting' && store) {
+                        // Its connection went away during the claim, and no other took its place: it waits here,
+                        // with the claimed messages kept in the store and what was queued meanwhile after them
                         this.startWaiting(store);
-                        return 'interrupted';
                     }
                 }
+                // A newer connection that waited for the same claim replays it; a close() has removed the buffer
+                if (this.#epoch !== epoch) {
+                    return 'interrupted';
+                }
+                replay = claimed.messages;
             } catch (error) {
-                if (this.#unclaimed) {
+                if (fromElsewhere) {
+                    if (this.#epoch !== epoch && this.state !== 'waiting') {
+                        return 'interrupted';
+                    }
                     // Whether another node holds it is unknown: the connection starts afresh
                     this.#host.contextLogger(this).error(`Claiming client ${this.clientId} from another node failed`, error);
                     return 'lost';
@@ -305,17 +332,18 @@ export class ServerClient implements MashroomWebSocketClient {
             replay = replay.filter((frame) => (seqOfEnvelope(frame) ?? Infinity) > lastSeq);
         }
         this.#host.beforeWrite(socket);
-        socket.send(setClientIdFrame(this.clientId, this.#lastSeq !== null));
+        socket.send(this.idFrame());
         this.#resumeQueue = null;
         this.#state = 'open';
         for (const frame of replay) {
             this.deliver(frame, null);
         }
+        this.#acks?.markReplay();
         // The replay is kept as unacknowledged on this connection now, so the buffer can go
         buffer?.remove().catch((error: unknown) => {
             this.#host.contextLogger(this).error(`Deleting the reconnect buffer of client ${this.clientId} failed`, error);
         });
-        queue.forEach((message) => this.deliver(message.data, message));
+        queue.forEach((message) => this.deliver(this.number(message), message));
         this.#host.contextLogger(this).info(`Client ${this.clientId} resumed, ${replay.length} buffered message(s) replayed`);
         return 'resumed';
     }
@@ -375,8 +403,9 @@ export class ServerClient implements MashroomWebSocketClient {
      * Ping to learn how far the peer has read (which acknowledges, for a plain client). A client that has not
      * answered the previous ping while more is unread than its reconnect buffer could take on a drop is not
      * reading: it is closed as too slow, while what it has not read still fits into the buffer. A client of
-     * the delivery protocol that reads but does not acknowledge is closed before its unacknowledged messages
-     * outgrow the buffer.
+     * the delivery protocol that has read messages it does not acknowledge is closed before its
+     * unacknowledged messages outgrow the buffer. Neither counts the replay of a resume, which comes at once
+     * and may fill a whole buffer: closing the client for it would only make it resume (and get it) again.
      */
     pingForAck(): void {
         const socket = this.#socket;
@@ -384,10 +413,10 @@ export class ServerClient implements MashroomWebSocketClient {
         if (!socket || !isOpen(socket) || !acks) {
             return;
         }
-        if (acks.awaitingPong && acks.unreadBytes > this.maxUnacknowledgedBytes()) {
-            this.closeAsTooSlow(socket, `${acks.unreadBytes} bytes sent and not read, more than would fit into its reconnect buffer`);
-        } else if (this.#lastSeq !== null && acks.unackedBytes > this.maxReadUnacknowledgedBytes()) {
-            this.closeAsTooSlow(socket, `${acks.unackedBytes} bytes sent and not acknowledged, more than would fit into its reconnect buffer`);
+        if (acks.awaitingPong && acks.unreadBytesBeyondReplay > this.maxUnacknowledgedBytes()) {
+            this.closeAsTooSlow(socket, `${acks.unreadBytesBeyondReplay} bytes sent and not read, more than would fit into its reconnect buffer`);
+        } else if (this.#lastSeq !== null && acks.readUnackedBytesBeyondReplay > 0 && acks.unackedBytesBeyondReplay > this.maxReadUnacknowledgedBytes()) {
+            this.closeAsTooSlow(socket, `${acks.unackedBytesBeyondReplay} bytes sent and not acknowledged, more than would fit into its reconnect buffer`);
         } else if (acks.needsPing) {
             socket.ping(acks.pingPayload());
         }
@@ -489,6 +518,18 @@ export class ServerClient implements MashroomWebSocketClient {
         return Math.max(bufferMaxBytes - maxUnsentBytes, bufferMaxBytes / 2);
     }
 
+    /**
+     * This client's setClientId. With buffering on, a client of the delivery protocol is asked to acknowledge
+     * well before it gets near maxReadUnacknowledgedBytes: an eighth of it, in characters (which take up to 3
+     * bytes each), at most the library's own 64 Ki.
+     */
+    idFrame(): string {
+        const ackAfterChars = this.#lastSeq !== null && this.#host.bufferStore
+            ? Math.max(1, Math.min(ACK_AFTER_CHARS_MAX, Math.floor(this.maxReadUnacknowledgedBytes() / 8)))
+            : null;
+        return setClientIdFrame(this.clientId, this.#lastSeq !== null, ackAfterChars);
+    }
+
     private confirmWrite(): void {
         const confirmed = ++this.#confirmedSeq;
         const unconfirmed = this.#unconfirmed;
@@ -535,12 +576,38 @@ export class ServerClient implements MashroomWebSocketClient {
         this.#acks = null;
         if (this.#resumeQueue) {
             for (const message of this.#resumeQueue) {
-                frames.push(message.data);
+                frames.push(this.number(message));
                 pending.push(message);
             }
             this.#resumeQueue = null;
         }
         return {frames, pending};
+    }
+
+    /** The frame of a queued message, numbered now (in queue order) if it is not yet */
+    private number(message: Pending): string {
+        if (!message.numbered) {
+            message.numbered = true;
+            if (this.#lastSeq !== null) {
+                message.data = envelope(++this.#lastSeq, message.data);
+            }
+        }
+        return message.data;
+    }
+
+    /** One claim from the shared store, whichever connection asks while it runs */
+    private claimFromElsewhere(buffer: ClientBufferQueue): Promise<ClaimedBuffer | null> {
+        if (!this.#claim) {
+            const claim = buffer.claim(this.session());
+            this.#claim = claim;
+            const done = (): void => {
+                if (this.#claim === claim) {
+                    this.#claim = null;
+                }
+            };
+            claim.then(done, done);
+        }
+        return this.#claim;
     }
 
     private endProbe(outcome: ProbeOutcome): void {

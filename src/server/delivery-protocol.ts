@@ -2,7 +2,8 @@
  * The opt-in delivery protocol ("mashroom-delivery.v1", negotiated as WebSocket subprotocol) that the
  * client library speaks. Clients that do not ask for it see plain JSON messages, exactly as before.
  *
- * Server to client:  {"type":"setClientId","payload":"<id>","protocol":"mashroom-delivery.v1"} first
+ * Server to client:  {"type":"setClientId","payload":"<id>","protocol":"mashroom-delivery.v1"} first, with
+ *                    "ackAfterChars":<n> when buffering is on (acknowledge at once after n characters)
  *                    {"type":"message","seq":<n>,"payload":<message>}   n counts up from 1 per client id
  *                    "keepalive", as for every client
  * Client to server:  {"type":"message","payload":<message>}             handed to the listeners

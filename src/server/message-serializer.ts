@@ -7,10 +7,12 @@
  * wrong: a caller may change the object between two sends (`message.to = client.clientId`) and must get what
  * it sent. So the second time the same object comes, what JSON.stringify read of it (every key and every
  * value, at every depth) is recorded as well, and from then on the JSON is reused only while a walk over the
- * object finds exactly that again; the walk compares, it builds no string. Only plain data qualifies (plain
- * objects and arrays of strings, numbers, booleans and null, up to MAX_NODES nodes): anything with a toJSON
- * (a Date), another prototype, a function or a symbol in it is simply serialised every time. The record is
- * dropped at the end of the turn, so it never keeps a message alive.
+ * object finds exactly that again; the walk compares, it builds no string. Once it finds the object changed,
+ * the object is serialised every time for the rest of the turn. Only plain data qualifies (plain objects and
+ * arrays of strings, numbers, booleans and null, up to MAX_NODES nodes): anything with a toJSON (a Date, an
+ * array given one), another prototype, a function or a symbol in it is simply serialised every time. The
+ * record is dropped at the end of the turn, so it never keeps a message alive. (A getter is read once more
+ * by the walk, so what it returns is compared like any value.)
  */
 
 // Larger messages are rare to repeat and their record would cost more than it saves
@@ -23,15 +25,20 @@ const ARRAY = Symbol('array');
 let lastMessage: unknown = undefined;
 let lastData = '';
 // What JSON.stringify read of lastMessage, flattened: 'once' until the same message comes a second time,
-// 'not plain' if it cannot be recorded
+// 'not plain' if it cannot be recorded or was changed between sends
 let lastRecord: Array<unknown> | 'once' | 'not plain' = 'once';
 let clearScheduled = false;
 const END_OF_TURN = Promise.resolve();
 
+const hasToJSON = (value: object): boolean => typeof (value as {toJSON?: unknown}).toJSON === 'function';
+
 const isPlainObject = (value: object): boolean => {
     const prototype = Object.getPrototypeOf(value) as unknown;
-    return (prototype === Object.prototype || prototype === null) && typeof (value as {toJSON?: unknown}).toJSON !== 'function';
+    return (prototype === Object.prototype || prototype === null) && !hasToJSON(value);
 };
+
+// An array of its own kind, without a toJSON of its own or on Array.prototype
+const isPlainArray = (value: Array<unknown>): boolean => Object.getPrototypeOf(value) === Array.prototype && !hasToJSON(value);
 
 /** Record what JSON.stringify reads of value; false if it is not plain data (or too large) */
 const record = (value: unknown, into: Array<unknown>): boolean => {
@@ -47,7 +54,7 @@ const record = (value: unknown, into: Array<unknown>): boolean => {
         return false;
     }
     if (Array.isArray(value)) {
-        if (Object.getPrototypeOf(value) !== Array.prototype) {
+        if (!isPlainArray(value)) {
             return false;
         }
         into.push(ARRAY, value.length);
@@ -78,7 +85,7 @@ const matches = (value: unknown, recorded: Array<unknown>, at: number): number =
         return recorded[at] === value ? at + 1 : -1;
     }
     if (Array.isArray(value)) {
-        if (recorded[at] !== ARRAY || recorded[at + 1] !== value.length || Object.getPrototypeOf(value) !== Array.prototype) {
+        if (recorded[at] !== ARRAY || recorded[at + 1] !== value.length || !isPlainArray(value)) {
             return -1;
         }
         let next = at + 2;
@@ -139,9 +146,10 @@ export const serializeMessage = (message: unknown): string => {
         if (lastRecord !== 'not plain' && matches(message, lastRecord, 0) === lastRecord.length) {
             return lastData;
         }
-        if (lastRecord === 'not plain') {
-            return stringify(message);
-        }
+        // Not plain, or changed since: a caller that changes the message between sends gets it serialised
+        // every time, without recording it again and again
+        lastRecord = 'not plain';
+        return stringify(message);
     }
     const data = stringify(message);
     lastMessage = message;

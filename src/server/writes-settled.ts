@@ -1,6 +1,8 @@
 /**
  * What sendMessage returns for a message the operating system took at once: one promise per tick, resolved
- * by process.nextTick, so after the write callbacks Node has queued for everything written until then.
+ * by process.nextTick. Node runs promise reactions only once its nextTick queue is empty, and that queue
+ * holds the write callbacks of everything written in this tick (also after the promise was made), so a
+ * caller goes on only after all of them have run.
  *
  * Why not a promise resolved already: a caller that awaits each send in a loop (a broadcast after a
  * broadcast) would then go on within the same drain of the microtask queue, and Node would never get to run

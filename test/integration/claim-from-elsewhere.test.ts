@@ -2,7 +2,9 @@ import WebSocket from 'ws';
 import {BufferClaimedError} from '../../src/buffer/ReconnectBufferStore';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
 import {newClientId} from '../../src/server/client-id';
-import {DELIVERY_PROTOCOL} from '../../src/server/delivery-protocol';
+import {DELIVERY_PROTOCOL, envelope} from '../../src/server/delivery-protocol';
+import type {ServerClient} from '../../src/server/ServerClient';
+import type {MashroomWebSocketClient} from '../../type-definitions';
 import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';
 import {TestClient} from '../helpers/test-client';
@@ -202,6 +204,108 @@ describe('claiming a client from another node', () => {
         tell();
         expect(disconnected).toEqual([clientId]);
         expect(server.service.getClientCount()).toBe(0);
+    });
+
+    /** While a claim is held: a connection that asks for the client, and the client as plugins see it */
+    const claimHeld = async (clientId: string, query = '', protocols: Array<string> = []): Promise<{client: TestClient; target: MashroomWebSocketClient}> => {
+        store.hold = true;
+        const claims = store.claimsAsked.length;
+        const client = await TestClient.connect(`${server.wsOrigin}/websocket/feed?clientId=${clientId}${query}`, 'alice', {}, protocols);
+        clients.push(client);
+        await waitFor(() => store.claimsAsked.length > claims, 'the claim');
+        const [target] = server.service.getClientsOfUser('alice');
+        expect(target.clientId).toBe(clientId);
+        return {client, target};
+    };
+
+    it('numbers what is sent during the claim after the messages of the node that held the client', async () => {
+        const clientId = newClientId();
+        const held = [envelope(4, '{"n":4}'), envelope(5, '{"n":5}')];
+        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: {...alice, sequenced: true, lastSeq: 5}, messages: held});
+        const {client, target} = await claimHeld(clientId, '&lastSeq=3', [DELIVERY_PROTOCOL]);
+        const sent = server.service.sendMessage(target, {n: 'during the claim'});
+        store.release();
+        await sent;
+        expect(await client.clientId()).toBe(clientId);
+        expect(await client.nextJson()).toEqual({type: 'message', seq: 4, payload: {n: 4}});
+        expect(await client.nextJson()).toEqual({type: 'message', seq: 5, payload: {n: 5}});
+        // Not 1, which a client of the protocol would drop as a duplicate
+        expect(await client.nextJson()).toEqual({type: 'message', seq: 6, payload: {n: 'during the claim'}});
+    });
+
+    it('keeps the order of what is sent before and after the connection goes away during the claim', async () => {
+        const clientId = newClientId();
+        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":1}']});
+        const {client, target} = await claimHeld(clientId);
+        const sends = [server.service.sendMessage(target, {n: 2})];
+        await client.drop();
+        await waitFor(() => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0, 'the server to notice');
+        sends.push(server.service.sendMessage(target, {n: 3}));
+        store.release();
+        await Promise.all(sends);
+        await waitFor(() => store.sessions.get(clientId)?.state === 'waiting', 'the client to wait here');
+        // Nothing reached the store before the claim: the claimed messages first, then the queued ones in order
+        expect(store.sessions.get(clientId)).toMatchObject({owner: 'this node', messages: ['{"n":1}', '{"n":2}', '{"n":3}']});
+        await server.service.sendMessage(target, {n: 4});
+
+        const resumed = await connect(`?clientId=${clientId}`);
+        expect(await resumed.clientId()).toBe(clientId);
+        for (let n = 1; n <= 4; n++) {
+            expect(await resumed.nextJson()).toEqual({n});
+        }
+        expect(disconnected).toEqual([]);
+    });
+
+    it('removes a client for good that is closed during its claim, even if the claim then succeeds', async () => {
+        const clientId = newClientId();
+        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":1}']});
+        const {client, target} = await claimHeld(clientId);
+        server.service.close(target);
+        expect((await client.closed).code).toBe(1000);
+        store.release();
+        await waitFor(() => !store.sessions.has(clientId), 'the claimed buffer to be deleted');
+        await (target as ServerClient).buffered();
+        // Not brought back to wait: nothing in the store, unknown to the service, a send is refused
+        expect(store.sessions.has(clientId)).toBe(false);
+        expect(server.service.getClientCount()).toBe(0);
+        await expect(server.service.sendMessage(target, {late: true})).rejects.toThrow('is closed');
+        expect(disconnected).toEqual([clientId]);
+    });
+
+    it('lets a second connection that comes while the claim of the first runs wait for that claim and resume', async () => {
+        const clientId = newClientId();
+        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":1}']});
+        const {client: first, target} = await claimHeld(clientId);
+        await first.drop();
+        await waitFor(() => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0, 'the server to notice');
+        const second = await connect(`?clientId=${clientId}`);
+        const sent = server.service.sendMessage(target, {n: 2});
+        store.release();
+        await sent;
+        expect(await second.clientId()).toBe(clientId);
+        expect(await second.nextJson()).toEqual({n: 1});
+        expect(await second.nextJson()).toEqual({n: 2});
+        // One claim for both connections, and the client is open on the second
+        expect(store.claimsAsked.filter((id) => id === clientId)).toHaveLength(1);
+        expect((target as ServerClient).state).toBe('open');
+        await server.service.sendMessage(target, {n: 3});
+        expect(await second.nextJson()).toEqual({n: 3});
+        expect(disconnected).toEqual([]);
+    });
+
+    it('serves a second connection as a new client when the claim both waited for finds nothing', async () => {
+        const clientId = newClientId();
+        const {client: first} = await claimHeld(clientId);
+        await first.drop();
+        await waitFor(() => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0, 'the server to notice');
+        const second = await connect(`?clientId=${clientId}`);
+        store.release();
+        const newId = await second.clientId();
+        expect(newId).not.toBe(clientId);
+        expect(server.service.getClientsOfUser('alice').map((client) => client.clientId)).toEqual([newId]);
+        // Nobody was told of a client that never existed here
+        expect(disconnected).toEqual([]);
+        expect(store.sessions.has(clientId)).toBe(false);
     });
 
     it('starts a client afresh that says it has more than the node that held it ever numbered', async () => {

@@ -280,7 +280,8 @@ describe('the client library', () => {
         const events: Array<string> = [];
         reloaded.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
         reloaded.connect();
-        await waitFor(() => events.length === 1, 'the open');
+        // Well before the 3 seconds after which it would count as ready without any frame
+        await waitFor(() => events.length === 1, 'the open with the first frame', 1000);
         expect(events).toEqual(['resumed']);
     });
 
@@ -354,6 +355,27 @@ describe('the client library', () => {
         await server.service.sendMessage(target, {big: 'x'.repeat(70_000)});
         await waitFor(() => acks.length === 3, 'an acknowledgement of the big message');
         expect(acks[2]).toBe(251);
+    });
+
+    it('acknowledges as soon as the server asks when its buffer is small, and is not closed as slow', async () => {
+        // 64 KiB buffer, 8 KiB unsent: the server lets 56 KiB go unacknowledged, less than the library's own 64 Ki
+        // characters, and asks for an acknowledgement every 7 Ki characters
+        server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer', reconnectMessageBufferMaxBytes: 64 * 1024, maxUnsentBytesPerClient: 8 * 1024}});
+        const {client, received, events} = library('/lib', {ackDelayMs: 60_000});
+        client.connect();
+        await waitFor(() => events.includes('open'), 'the connection');
+        expect((client as unknown as {_ackAfterChars: number})._ackAfterChars).toBe(7 * 1024);
+        const target = serverSide();
+        let pings = 0;
+        (client as unknown as {_socket: WebSocket})._socket.on('ping', () => pings++);
+        // 150 KB in 5 KB messages, more than twice the buffer; each sent once the server has checked the one before
+        for (let n = 1; n <= 30; n++) {
+            await server.service.sendMessage(target, {n, text: 'x'.repeat(5000)});
+            await waitFor(() => received.length === n && pings === n, `message ${n} and the check after it`);
+        }
+        // Past 64 Ki characters (the library's own limit) without an acknowledgement, it would have been closed
+        expect(server.context.log.find('warn', 'too slow')).toEqual([]);
+        expect(events.filter((event) => event === 'open')).toHaveLength(1);
     });
 
     it('gives up after maxAttempts connections in a row that never got as far as the client id', async () => {

@@ -289,6 +289,39 @@ describe('hardening', () => {
                 expect(sent).toBe(3);
                 expect(server.context.log.find('warn', 'bytes sent and not acknowledged, more than would fit into its reconnect buffer')).toHaveLength(1);
             });
+
+            it('does not count the replay of a resume against a client that has not acknowledged it yet', async () => {
+                server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+                const {client, target} = await sequencedClient();
+                await client.drop();
+                await waitFor(() => !target.alive, 'the drop to be noticed');
+                // 900 KB waits for it: more than it may leave unacknowledged of what is sent while it is connected
+                for (let n = 1; n <= 3; n++) {
+                    await server.service.sendMessage(target, {n, BIG});
+                }
+                const resumed = await TestClient.connect(`${server.wsOrigin}/websocket/h?clientId=${target.clientId}&lastSeq=0`, 'alice', {}, [DELIVERY_PROTOCOL]);
+                clients.push(resumed);
+                let pings = 0;
+                resumed.socket.on('ping', () => pings++);
+                let closed = false;
+                void resumed.closed.then(() => {
+                    closed = true;
+                });
+                expect(await resumed.clientId()).toBe(target.clientId);
+                for (let n = 1; n <= 3; n++) {
+                    expect(await resumed.nextJson()).toMatchObject({seq: n});
+                }
+                // The server asks how far it has read (it used to close it here instead), and again after a send
+                await waitFor(() => pings === 1 || closed, 'the check after the replay');
+                await server.service.sendMessage(target, {n: 4});
+                expect(await resumed.nextJson()).toMatchObject({seq: 4});
+                await waitFor(() => pings === 2 || closed, 'the check after the send');
+                expect(closed).toBe(false);
+                ack(resumed, 4);
+                await server.service.sendMessage(target, {n: 5});
+                expect(await resumed.nextJson()).toMatchObject({seq: 5});
+                expect(server.context.log.find('warn', 'too slow')).toEqual([]);
+            });
         });
 
         it('does not hold messages without bound for a peer that closes but does not read', async () => {

@@ -89,4 +89,40 @@ describe('AckTracker', () => {
         expect(acks.unreadBytes).toBe(0);
         expect(acks.takeAll()).toEqual(['e']);
     });
+
+    it('leaves a replay out of what judges the pace, until it is read and acknowledged', () => {
+        const acks = new AckTracker();
+        // The replay: 2 + 3 bytes; then 4 bytes sent after it
+        ['aa', 'bbb'].forEach((frame) => acks.add(frame));
+        acks.markReplay();
+        acks.add('cccc');
+        expect([acks.unreadBytes, acks.unackedBytes]).toEqual([9, 9]);
+        expect([acks.unreadBytesBeyondReplay, acks.unackedBytesBeyondReplay, acks.readUnackedBytesBeyondReplay]).toEqual([4, 4, 0]);
+        // A pong says the first replayed frame was read
+        acks.add('d');
+        const afterAll = acks.pingPayload();
+        acks.confirmRead('1');
+        expect([acks.unreadBytesBeyondReplay, acks.readUnackedBytesBeyondReplay]).toEqual([5, 0]);
+        // Everything read: what was read beyond the replay is 5 bytes, unacknowledged
+        acks.confirmRead(afterAll);
+        expect([acks.unreadBytesBeyondReplay, acks.unackedBytesBeyondReplay, acks.readUnackedBytesBeyondReplay]).toEqual([0, 5, 5]);
+        // Acknowledging the replay and one more frame leaves only the last frame
+        acks.acknowledgeWhile((frame) => frame !== 'd');
+        expect([acks.unackedBytes, acks.unackedBytesBeyondReplay, acks.readUnackedBytesBeyondReplay]).toEqual([1, 1, 1]);
+        acks.takeAll();
+        expect([acks.unreadBytesBeyondReplay, acks.unackedBytesBeyondReplay, acks.readUnackedBytesBeyondReplay]).toEqual([0, 0, 0]);
+    });
+
+    it('counts a replayed frame acknowledged before any pong as neither unread nor unacknowledged', () => {
+        const acks = new AckTracker();
+        ['aa', 'bbb'].forEach((frame) => acks.add(frame));
+        acks.markReplay();
+        acks.add('cccc');
+        // A plain client's pong acknowledges: the whole replay goes, then the rest
+        acks.pingPayload();
+        acks.acknowledgeWhile((frame) => frame === 'aa');
+        expect([acks.unreadBytes, acks.unreadBytesBeyondReplay, acks.unackedBytesBeyondReplay]).toEqual([7, 4, 4]);
+        expect(acks.acknowledgePong('3')).toBe(true);
+        expect([acks.unreadBytes, acks.unackedBytes, acks.unreadBytesBeyondReplay, acks.unackedBytesBeyondReplay]).toEqual([0, 0, 0, 0]);
+    });
 });

@@ -73,6 +73,27 @@ describe('serializeMessage', () => {
         expect(serializeMessage(withNaN)).toBe('{"n":null,"m":2}');
     });
 
+    it('notices a toJSON that an array of the message gets between sends, its own or every array\'s', async () => {
+        await nextTurn();
+        const list: Array<number> & {toJSON?: () => string} = [1, 2];
+        const message = {list};
+        serializeMessage(message);
+        serializeMessage(message);
+        list.toJSON = () => 'own';
+        expect(serializeMessage(message)).toBe('{"list":"own"}');
+        await nextTurn();
+        const other = {list: [3]};
+        serializeMessage(other);
+        serializeMessage(other);
+        const prototype = Array.prototype as unknown as {toJSON?: () => string};
+        prototype.toJSON = () => 'every';
+        try {
+            expect(serializeMessage(other)).toBe('{"list":"every"}');
+        } finally {
+            delete prototype.toJSON;
+        }
+    });
+
     it('forgets the message at the end of the turn', async () => {
         const message = {n: 1};
         serializeMessage(message);
