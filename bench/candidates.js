@@ -70,6 +70,7 @@ const pluginContext = () => {
  *   httpServer: import('http').Server;
  *   fanOut(path: string, message: unknown): Promise<void>;
  *   fanOutBurst(path: string, messages: Array<unknown>): void;
+ *   clientCount(): number;
  * }} Candidate
  */
 
@@ -114,6 +115,7 @@ const pluginCandidate = async (packageRoot) => {
                 }
             }
         },
+        clientCount: () => service.getClientCount(),
     };
 };
 
@@ -164,6 +166,7 @@ const bareCandidate = async () => {
                 }
             }
         },
+        clientCount: () => Array.from(byPath.values()).reduce((sum, clients) => sum + clients.size, 0),
     };
 };
 

@@ -37,6 +37,7 @@ const ECHO_ACTORS = 10;
 // Round trips per echo actor; as many again warm the code path up first
 const ECHO_ROUND_TRIPS = quick ? 100 : 1000;
 const CONNECT_CONCURRENCY = 100;
+const WARM_UP_CONNECTIONS = 200;
 const NAMES = Object.keys(CANDIDATES);
 
 let nextId = 0;
@@ -134,6 +135,13 @@ const measure = async (name, n) => {
     const clients = await startChild('clients.js', [], [], CLIENTS_CPU);
     try {
         const collect = () => server.ask({cmd: 'memory'});
+        // Connect and close a few clients first: what the first connections compile and size up once (the
+        // code of the connection path, the registry's tables) is not memory per connection
+        await clients.ask({cmd: 'connect', url: `${origin}/warm`, count: WARM_UP_CONNECTIONS, concurrency: CONNECT_CONCURRENCY});
+        await clients.ask({cmd: 'close'});
+        while ((await server.ask({cmd: 'clientCount'})).count > 0) {
+            await new Promise((resolve) => setTimeout(resolve, 10));
+        }
         const before = await collect();
         const connect = await clients.ask({cmd: 'connect', url: `${origin}/fan`, count: n, concurrency: CONNECT_CONCURRENCY});
         const after = await collect();

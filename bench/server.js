@@ -133,6 +133,9 @@ const main = async () => {
                 }, 0);
                 break;
             }
+            case 'clientCount':
+                reply({id: command.id, count: candidate.clientCount()});
+                break;
             case 'profileStart':
                 await startProfile();
                 reply({id: command.id});

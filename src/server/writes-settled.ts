@@ -9,17 +9,21 @@
  * those callbacks; they, and the buffers they hold, would pile up for as long as the loop runs.
  */
 let current: Promise<void> | null = null;
+let resolveCurrent: () => void = () => undefined;
+
+// Made once, not per tick: this runs for nearly every tick in which something is sent
+const capture = (resolve: () => void): void => {
+    resolveCurrent = resolve;
+};
+const settle = (): void => {
+    current = null;
+    resolveCurrent();
+};
 
 export const writesSettled = (): Promise<void> => {
     if (!current) {
-        let resolve: () => void = () => undefined;
-        current = new Promise((done) => {
-            resolve = done;
-        });
-        process.nextTick(() => {
-            current = null;
-            resolve();
-        });
+        current = new Promise(capture);
+        process.nextTick(settle);
     }
     return current;
 };
