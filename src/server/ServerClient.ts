@@ -125,6 +125,9 @@ export class ServerClient implements MashroomWebSocketClient {
     // Promises of messages written (or held back) but not yet written through; oldest first. A write the
     // operating system took at once is not kept here at all
     #unconfirmed: Array<Pending> | null = null;
+    // The entry that the messages written to the corked socket in this turn share: they leave in one system
+    // call, so one promise (settled by the write callback of the last of them) stands for all of them
+    #turnEntry: Pending | null = null;
     // Writes of messages handed to ws, and write callbacks received; equal again after every drop
     #writeSeq = 0;
     #confirmedSeq = 0;
@@ -477,9 +480,13 @@ export class ServerClient implements MashroomWebSocketClient {
         if (!socket || !isOpen(socket)) {
             return this.holdBack(socket, pending ?? new Pending(frame));
         }
-        if (this.#host.beforeWrite(socket) && socket.bufferedAmount > this.#host.maxUnsentBytes) {
-            this.closeAsTooSlow(socket, `${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${this.#host.maxUnsentBytes})`);
-            return this.holdBack(socket, pending ?? new Pending(frame));
+        if (this.#host.beforeWrite(socket)) {
+            // The first write of a turn: a new turn entry (if the socket gets corked)
+            this.#turnEntry = null;
+            if (socket.bufferedAmount > this.#host.maxUnsentBytes) {
+                this.closeAsTooSlow(socket, `${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${this.#host.maxUnsentBytes})`);
+                return this.holdBack(socket, pending ?? new Pending(frame));
+            }
         }
         const seq = ++this.#writeSeq;
         socket.send(frame, this.#onWritten ??= (error) => {
@@ -497,9 +504,16 @@ export class ServerClient implements MashroomWebSocketClient {
             pending?.resolve();
             return pending ? pending.promise : writesSettled();
         }
+        if (!pending && this.#turnEntry) {
+            // Settled with the last write of the turn (frames to buffer come from the AckTracker, not from here)
+            this.#turnEntry.seq = seq;
+            return this.#turnEntry.promise;
+        }
         const entry = pending ?? new Pending(frame);
         entry.seq = seq;
         (this.#unconfirmed ??= []).push(entry);
+        // A message with a promise of its own (it waited for a replay) keeps it; later ones queue behind it
+        this.#turnEntry = pending ? null : entry;
         return entry.promise;
     }
 
@@ -569,6 +583,7 @@ export class ServerClient implements MashroomWebSocketClient {
     private takeUndelivered(): {frames: Array<string>; pending: Array<Pending>} {
         const pending = this.#unconfirmed ?? [];
         this.#unconfirmed = null;
+        this.#turnEntry = null;
         this.#heldBytes = 0;
         // Every write so far is settled now: confirmed, or among the undelivered
         this.#confirmedSeq = this.#writeSeq;

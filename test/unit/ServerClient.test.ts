@@ -8,11 +8,13 @@ import type {ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
 import {newClientId} from '../../src/server/client-id';
 import {ServerClient} from '../../src/server/ServerClient';
 import type {ClientHost} from '../../src/server/ServerClient';
+import {TurnBatcher} from '../../src/server/turn-batcher';
 import {writeFrame} from '../../src/server/write-frame';
 import {RecordingLog} from '../helpers/recording-logger';
 import {nextMessage, socketPair} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
 import {USERS} from '../helpers/test-plugin-context';
+import {waitFor} from '../helpers/wait';
 
 describe('ServerClient', () => {
     const log = new RecordingLog();
@@ -75,6 +77,34 @@ describe('ServerClient', () => {
         });
         await serverClient.send('{"a":1}');
         expect(ticked).toBe(true);
+    });
+
+    describe('with writes batched per turn', () => {
+        const batchingHost = (): ClientHost => {
+            const batcher = new TurnBatcher();
+            return {...host(null), beforeWrite: (socket) => batcher.beforeWrite(socket)};
+        };
+
+        it('settles the messages written to the corked socket in one turn, and delivers them in order', async () => {
+            const {server, client} = await pair();
+            const serverClient = newClient(batchingHost(), server);
+            const received: Array<string> = [];
+            client.on('message', (data) => received.push(data.toString()));
+            // The first goes out at once, the others to the corked socket, all in one system call at the end of the turn
+            await Promise.all([1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`)));
+            await waitFor(() => received.length === 3, 'the messages');
+            expect(received).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
+        });
+
+        it('rejects each message of a turn that its connection did not get to write, without buffering', async () => {
+            const {server} = await pair();
+            const serverClient = newClient(batchingHost(), server);
+            const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
+            // Dropped before the end of the turn: the corked ones were never written
+            expect(serverClient.socketDropped()).toBe(false);
+            const outcomes = await Promise.allSettled(sends);
+            expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+        });
     });
 
     it('holds a message sent while the socket is closing; without buffering the drop rejects it', async () => {
