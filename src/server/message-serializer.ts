@@ -15,6 +15,8 @@
  * by the walk, so what it returns is compared like any value.)
  */
 
+import {atEndOfTurn} from './end-of-turn';
+
 // Larger messages are rare to repeat and their record would cost more than it saves
 const MAX_NODES = 1000;
 
@@ -28,7 +30,6 @@ let lastData = '';
 // 'not plain' if it cannot be recorded or was changed between sends
 let lastRecord: Array<unknown> | 'once' | 'not plain' = 'once';
 let clearScheduled = false;
-const END_OF_TURN = Promise.resolve();
 
 const hasToJSON = (value: object): boolean => typeof (value as {toJSON?: unknown}).toJSON === 'function';
 
@@ -157,8 +158,7 @@ export const serializeMessage = (message: unknown): string => {
     lastRecord = 'once';
     if (!clearScheduled) {
         clearScheduled = true;
-        // A promise reaction rather than queueMicrotask, which makes an AsyncResource each time
-        void END_OF_TURN.then(clear);
+        atEndOfTurn(clear);
     }
     return data;
 };

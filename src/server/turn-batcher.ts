@@ -1,8 +1,9 @@
 import type {Socket} from 'net';
 import type WebSocket from 'ws';
 
+import {atEndOfTurn} from './end-of-turn';
+
 const kLastTurn = Symbol('mashroom-websocket-last-turn');
-const END_OF_TURN = Promise.resolve();
 
 type TrackedSocket = Socket & {[kLastTurn]?: number};
 type WebSocketInternals = {readonly _socket?: TrackedSocket | null};
@@ -62,8 +63,7 @@ export class TurnBatcher {
     private schedule(): void {
         if (!this.scheduled) {
             this.scheduled = true;
-            // A promise reaction rather than queueMicrotask, which makes an AsyncResource each time
-            void END_OF_TURN.then(this.endOfTurn);
+            atEndOfTurn(this.endOfTurn);
         }
     }
 }

@@ -1,0 +1,28 @@
+/**
+ * Runs jobs at the end of the current turn (the next microtask checkpoint) with one promise reaction per turn,
+ * however many parts of the server ask: the write batching and the serialisation reuse both need the end of
+ * every turn in which a message is sent, and on an echo path every message is a turn of its own.
+ * A promise reaction rather than queueMicrotask, which makes an AsyncResource each time.
+ */
+const END_OF_TURN = Promise.resolve();
+const jobs: Array<() => void> = [];
+
+const runJobs = (): void => {
+    try {
+        // A job may ask for another; it runs in this same pass
+        for (let index = 0; index < jobs.length; index++) {
+            jobs[index]();
+        }
+    } finally {
+        // Even after a job threw: the next turn must schedule afresh
+        jobs.length = 0;
+    }
+};
+
+/** Run `job` at the end of this turn; the caller asks at most once per turn */
+export const atEndOfTurn = (job: () => void): void => {
+    if (jobs.length === 0) {
+        void END_OF_TURN.then(runJobs);
+    }
+    jobs.push(job);
+};
