@@ -139,7 +139,11 @@ const measure = async (name, n) => {
         // code of the connection path, the registry's tables) is not memory per connection
         await clients.ask({cmd: 'connect', url: `${origin}/warm`, count: WARM_UP_CONNECTIONS, concurrency: CONNECT_CONCURRENCY});
         await clients.ask({cmd: 'close'});
+        const deadline = Date.now() + 30_000;
         while ((await server.ask({cmd: 'clientCount'})).count > 0) {
+            if (Date.now() > deadline) {
+                throw new Error(`${name}: the warm-up clients were not gone within 30 s`);
+            }
             await new Promise((resolve) => setTimeout(resolve, 10));
         }
         const before = await collect();

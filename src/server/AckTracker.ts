@@ -129,7 +129,7 @@ export class AckTracker {
         this.dropHead(count);
     }
 
-    /** Every frame not acknowledged, oldest first; the tracker is empty afterwards */
+    /** Every frame not acknowledged, oldest first; the tracker is done with afterwards (a new connection gets a new one) */
     takeAll(): Array<string> {
         const frames = this.head === 0 ? this.frames : this.frames.slice(this.head);
         this.frames = [];
@@ -137,6 +137,7 @@ export class AckTracker {
         this.head = 0;
         this.bytes = 0;
         this.readBytes = 0;
+        this.replayCount = 0;
         this.replayUnacked = 0;
         this.replayUnread = 0;
         return frames;

@@ -387,13 +387,13 @@ export class MashroomWebSocketServer {
             if (outcome === 'resumed' && fromElsewhere) {
                 this.contextLogger(client).info(`Client ${client.clientId} resumed here after it dropped from another node`);
             }
-            // A client from elsewhere that is lost never existed here, whatever became of its connection (the
-            // connection that resumes may be a second one, which came while the claim of the first was running)
-            const neverHere = fromElsewhere || client.unclaimed;
+            // A client from elsewhere whose claim did not succeed never existed here, whatever became of its
+            // connection (the one that resumes may be a second, which came while the claim of the first ran)
+            const neverHere = client.unclaimed;
             if (outcome === 'lost' && (client.state === 'resuming' || (neverHere && client.state !== 'closed'))) {
                 // No partial replay: give the old client up and serve the connection as a new one
                 if (!neverHere) {
-                    this.contextLogger(client).warn(`The reconnect buffer of client ${client.clientId} is incomplete or was claimed by another node: it cannot resume, the connection gets a new client`);
+                    this.contextLogger(client).warn(`Client ${client.clientId} cannot resume (its reconnect buffer is incomplete or was claimed by another node, or it does not match what the client has): the connection gets a new client`);
                 }
                 const socket = client.release();
                 this.forget(client, !neverHere);

@@ -21,6 +21,8 @@ export type ClientState = 'open' | 'resuming' | 'waiting' | 'closed';
 
 export const CLOSE_TRY_AGAIN_LATER = 1013;
 
+const ignore = (): void => undefined;
+
 // The client library acknowledges after this many characters at the latest
 const ACK_AFTER_CHARS_MAX = 64 * 1024;
 
@@ -338,8 +340,14 @@ export class ServerClient implements MashroomWebSocketClient {
         socket.send(this.idFrame());
         this.#resumeQueue = null;
         this.#state = 'open';
+        // Nobody waits for the replayed frames: a drop before they are written must not reject unobserved
+        let replayed: Promise<void> | null = null;
         for (const frame of replay) {
-            this.deliver(frame, null);
+            const written = this.deliver(frame, null);
+            if (written !== replayed) {
+                replayed = written;
+                written.catch(ignore);
+            }
         }
         this.#acks?.markReplay();
         // The replay is kept as unacknowledged on this connection now, so the buffer can go
@@ -407,8 +415,10 @@ export class ServerClient implements MashroomWebSocketClient {
      * answered the previous ping while more is unread than its reconnect buffer could take on a drop is not
      * reading: it is closed as too slow, while what it has not read still fits into the buffer. A client of
      * the delivery protocol that has read messages it does not acknowledge is closed before its
-     * unacknowledged messages outgrow the buffer. Neither counts the replay of a resume, which comes at once
-     * and may fill a whole buffer: closing the client for it would only make it resume (and get it) again.
+     * unacknowledged messages outgrow the buffer. The replay of a resume comes at once and may fill a whole
+     * buffer: closing the client for it would only make it resume (and get it) again. So the rules judge what
+     * is sent after the replay, against limits that shrink by what of the replay is still unacknowledged, but
+     * never below an eighth of the buffer: a client that keeps reading gets through a full replay.
      */
     pingForAck(): void {
         const socket = this.#socket;
@@ -416,9 +426,12 @@ export class ServerClient implements MashroomWebSocketClient {
         if (!socket || !isOpen(socket) || !acks) {
             return;
         }
-        if (acks.awaitingPong && acks.unreadBytesBeyondReplay > this.maxUnacknowledgedBytes()) {
+        const replayed = acks.unackedBytes - acks.unackedBytesBeyondReplay;
+        const floor = this.#host.bufferMaxBytes / 8;
+        if (acks.awaitingPong && acks.unreadBytesBeyondReplay > Math.max(this.maxUnacknowledgedBytes() - replayed, floor)) {
             this.closeAsTooSlow(socket, `${acks.unreadBytesBeyondReplay} bytes sent and not read, more than would fit into its reconnect buffer`);
-        } else if (this.#lastSeq !== null && acks.readUnackedBytesBeyondReplay > 0 && acks.unackedBytesBeyondReplay > this.maxReadUnacknowledgedBytes()) {
+        } else if (this.#lastSeq !== null && acks.readUnackedBytesBeyondReplay > 0 &&
+            acks.unackedBytesBeyondReplay > Math.max(this.maxReadUnacknowledgedBytes() - replayed, floor)) {
             this.closeAsTooSlow(socket, `${acks.unackedBytesBeyondReplay} bytes sent and not acknowledged, more than would fit into its reconnect buffer`);
         } else if (acks.needsPing) {
             socket.ping(acks.pingPayload());

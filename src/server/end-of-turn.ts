@@ -8,14 +8,20 @@ const END_OF_TURN = Promise.resolve();
 const jobs: Array<() => void> = [];
 
 const runJobs = (): void => {
-    try {
-        // A job may ask for another; it runs in this same pass
-        for (let index = 0; index < jobs.length; index++) {
+    let failure: {error: unknown} | null = null;
+    // A job may ask for another; it runs in this same pass. One that throws does not keep the others from
+    // running (a batcher that never flushed would hold every later write back)
+    for (let index = 0; index < jobs.length; index++) {
+        try {
             jobs[index]();
+        } catch (error) {
+            failure ??= {error};
         }
-    } finally {
-        // Even after a job threw: the next turn must schedule afresh
-        jobs.length = 0;
+    }
+    jobs.length = 0;
+    if (failure) {
+        // Not to be swallowed: a bug, reported as an unhandled rejection
+        throw failure.error;
     }
 };
 

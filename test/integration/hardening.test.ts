@@ -225,6 +225,50 @@ describe('hardening', () => {
             }
         }, 20_000);
 
+        it('closes a client that stalls during a large replay while more is sent, while everything still fits into its buffer', async () => {
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+            const {client, clientId} = await connect('alice');
+            const target = onServer(clientId);
+            await client.drop();
+            await waitFor(() => !target.alive, 'the drop to be noticed');
+            // 750 KB wait for it in a 1 MiB buffer
+            const big = 'r'.repeat(250_000);
+            for (let n = 1; n <= 3; n++) {
+                await server.service.sendMessage(target, {n, big});
+            }
+            // It resumes, but reads nothing: neither the replay nor what follows
+            const resumed = await TestClient.connect(`${server.wsOrigin}/websocket/h?clientId=${clientId}`, 'alice');
+            clients.push(resumed);
+            rawSocket(resumed).pause();
+            await waitFor(() => target.alive, 'the resume');
+            // The server checks 50 ms after a send: it pings (or closes)
+            const serverSocket = (target as ServerClient).socket as WebSocket;
+            let pings = 0;
+            const ping = serverSocket.ping.bind(serverSocket);
+            serverSocket.ping = (...args: Parameters<WebSocket['ping']>) => {
+                pings++;
+                ping(...args);
+            };
+            const closing = () => server.context.log.find('warn', 'closing it as too slow').length > 0;
+            await waitFor(() => pings === 1, 'the check after the replay');
+            // 50 KB at a time, each after the check of the one before: the limit beyond the replay has shrunk to an
+            // eighth of the buffer (128 KiB), so it is closed before what it has not read outgrows the buffer
+            let sent = 0;
+            while (!closing() && sent < 10) {
+                sent++;
+                void server.service.sendMessage(target, {n: 100 + sent, more: 'm'.repeat(50_000)}).catch(() => undefined);
+                await waitFor(() => pings === 1 + sent || closing(), 'the check after the send');
+            }
+            expect(server.context.log.find('warn', 'bytes sent and not read, more than would fit into its reconnect buffer')).toHaveLength(1);
+            // Everything it was sent still fits: it resumes with all of it, in order
+            await waitFor(() => !target.alive, 'the close');
+            const again = await connect('alice', `/h?clientId=${clientId}`);
+            expect(again.clientId).toBe(clientId);
+            for (const n of [1, 2, 3, ...Array.from({length: sent}, (_, index) => 101 + index)]) {
+                expect((await again.client.nextJson() as {n: number}).n).toBe(n);
+            }
+        }, 20_000);
+
         it('with the default buffer, a client that stalls with more in flight than its buffer takes is given up, not replayed in part', async () => {
             server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
             const disconnected = disconnectedIds();
@@ -399,7 +443,7 @@ describe('hardening', () => {
             const resumed = await connect('alice', `/h?clientId=${clientId}`);
             expect(resumed.clientId).not.toBe(clientId);
             expect(disconnected).toEqual([clientId]);
-            expect(server.context.log.find('warn', `The reconnect buffer of client ${clientId} is incomplete`)).toHaveLength(1);
+            expect(server.context.log.find('warn', `Client ${clientId} cannot resume (its reconnect buffer is incomplete`)).toHaveLength(1);
             const [fresh] = server.service.getClientsOfUser('alice');
             await server.service.sendMessage(fresh, {marker: true});
             expect(await resumed.client.nextJson()).toEqual({marker: true});

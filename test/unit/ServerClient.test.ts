@@ -91,7 +91,11 @@ describe('ServerClient', () => {
             const received: Array<string> = [];
             client.on('message', (data) => received.push(data.toString()));
             // The first goes out at once, the others to the corked socket, all in one system call at the end of the turn
-            await Promise.all([1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`)));
+            const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
+            // Those that leave together share one promise
+            expect(sends[2]).toBe(sends[1]);
+            expect(sends[1]).not.toBe(sends[0]);
+            await Promise.all(sends);
             await waitFor(() => received.length === 3, 'the messages');
             expect(received).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
         });
