@@ -3,7 +3,7 @@ import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import type {MashroomSecurityUser} from '@mashroom/mashroom-security/type-definitions';
 import type {MashroomWebSocketClient} from '../../type-definitions';
 import type {BufferBudget} from '../buffer/BufferBudget';
-import {ClientBufferQueue} from '../buffer/ClientBufferQueue';
+import {ClientBufferQueue, ReconnectBufferOverflowError} from '../buffer/ClientBufferQueue';
 import {BufferLostError} from '../buffer/ReconnectBufferStore';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
 import {AckTracker} from './AckTracker';
@@ -150,6 +150,10 @@ export class ServerClient implements MashroomWebSocketClient {
     #unclaimed: boolean;
     // That claim, while it runs: a second connection that wants the client waits for it instead of claiming again
     #claim: Promise<ClaimedBuffer | null> | null = null;
+    // Bytes queued while its connection is gone and the claim still runs (bounded like its buffer); the error
+    // once a send was refused for it, which leaves a gap: the client cannot resume in full any more
+    #unclaimedBytes = 0;
+    #unclaimedOverflow: Error | null = null;
 
     /**
      * `socket` null: a client that dropped from another node of a cluster, waiting to be resumed here
@@ -199,6 +203,14 @@ export class ServerClient implements MashroomWebSocketClient {
     send(data: string): Promise<void> {
         if (this.#state === 'closed') {
             return Promise.reject(new ClientGoneError(this.clientId));
+        }
+        if (this.#unclaimed && this.#state === 'waiting') {
+            // Nowhere to go until the claim decides, so held in memory: no more than its buffer would take
+            this.#unclaimedBytes += Buffer.byteLength(data) + 1;
+            if (this.#unclaimedOverflow || this.#unclaimedBytes > this.#host.bufferMaxBytes) {
+                this.#unclaimedOverflow ??= new ReconnectBufferOverflowError(this.clientId, `reconnectMessageBufferMaxBytes (${this.#host.bufferMaxBytes}) while it was being claimed`);
+                return Promise.reject(this.#unclaimedOverflow);
+            }
         }
         if (this.#state === 'resuming' || this.#unclaimed) {
             const pending = new Pending(data);
@@ -292,7 +304,10 @@ export class ServerClient implements MashroomWebSocketClient {
                         const lastReplayed = claimed.messages.length > 0 ? seqOfEnvelope(claimed.messages[claimed.messages.length - 1]) ?? 0 : 0;
                         this.#lastSeq = Math.max(this.#lastSeq, claimed.session?.lastSeq ?? 0, lastReplayed);
                     }
-                    if (this.state === 'waiting' && store) {
+                    if (this.#unclaimedOverflow && this.state === 'waiting') {
+                        // Ours now, without a connection, but a send was refused meanwhile: it cannot resume in full
+                        this.#host.bufferUnusable(this, this.#unclaimedOverflow);
+                    } else if (this.state === 'waiting' && store) {
                         // Its connection went away during the claim, and no other took its place: it waits here,
                         // with the claimed messages kept in the store and what was queued meanwhile after them
                         this.startWaiting(store);
@@ -301,6 +316,10 @@ export class ServerClient implements MashroomWebSocketClient {
                 // A newer connection that waited for the same claim replays it; a close() has removed the buffer
                 if (this.#epoch !== epoch) {
                     return 'interrupted';
+                }
+                if (this.#unclaimedOverflow) {
+                    // A newer connection came after a send was refused: it gets a fresh client, not a gap
+                    return 'lost';
                 }
                 replay = claimed.messages;
             } catch (error) {

@@ -308,6 +308,50 @@ describe('claiming a client from another node', () => {
         expect(store.sessions.has(clientId)).toBe(false);
     });
 
+    it('holds no more for a client whose connection went away during its claim than its buffer takes, and gives it up then', async () => {
+        const clientId = newClientId();
+        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":1}']});
+        const {client, target} = await claimHeld(clientId);
+        await client.drop();
+        await waitFor(() => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0, 'the server to notice');
+        // 1.2 MB for a 1 MiB buffer: the fourth is refused at once, which leaves a gap
+        const big = 'x'.repeat(300_000);
+        const sends = [1, 2, 3, 4].map((n) => server.service.sendMessage(target, {n, big}));
+        await expect(sends[3]).rejects.toThrow('would exceed reconnectMessageBufferMaxBytes (1048576) while it was being claimed');
+        store.release();
+        const outcomes = await Promise.allSettled(sends.slice(0, 3));
+        expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected']);
+        // Claimed, so it was here; with a gap it cannot resume: removed, its buffer too, its listeners told once
+        await waitFor(() => disconnected.length === 1, 'the client to be given up');
+        expect(disconnected).toEqual([clientId]);
+        expect(server.context.log.find('warn', `Client ${clientId} cannot resume in full`)).toHaveLength(1);
+        await (target as ServerClient).buffered();
+        expect(store.sessions.has(clientId)).toBe(false);
+        const again = await connect(`?clientId=${clientId}`);
+        expect(await again.clientId()).not.toBe(clientId);
+    });
+
+    it('gives a second connection a fresh client, not a gap, when a send was refused during the claim', async () => {
+        const clientId = newClientId();
+        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":1}']});
+        const {client: first, target} = await claimHeld(clientId);
+        await first.drop();
+        await waitFor(() => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0, 'the server to notice');
+        const big = 'x'.repeat(300_000);
+        const sends = [1, 2, 3, 4].map((n) => server.service.sendMessage(target, {n, big}));
+        const settled = Promise.allSettled(sends);
+        await expect(sends[3]).rejects.toThrow('while it was being claimed');
+        const second = await connect(`?clientId=${clientId}`);
+        store.release();
+        expect(await second.clientId()).not.toBe(clientId);
+        expect(server.context.log.find('warn', `Client ${clientId} cannot resume`)).toHaveLength(1);
+        // What was queued for it is refused with it
+        expect((await settled).map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+        await (target as ServerClient).buffered();
+        expect(store.sessions.has(clientId)).toBe(false);
+        expect(disconnected).toEqual([clientId]);
+    });
+
     it('starts a client afresh that says it has more than the node that held it ever numbered', async () => {
         const clientId = newClientId();
         store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: {...alice, sequenced: true, lastSeq: 3}, messages: []});
