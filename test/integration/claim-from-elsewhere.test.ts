@@ -218,6 +218,15 @@ describe('claiming a client from another node', () => {
         return {client, target};
     };
 
+    /** A client waiting on another node with one message, whose connection here goes away while the claim is held */
+    const goneWhileClaimHeld = async (clientId: string): Promise<MashroomWebSocketClient> => {
+        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":1}']});
+        const {client, target} = await claimHeld(clientId);
+        await client.drop();
+        await waitFor(() => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0, 'the server to notice');
+        return target;
+    };
+
     it('numbers what is sent during the claim after the messages of the node that held the client', async () => {
         const clientId = newClientId();
         const held = [envelope(4, '{"n":4}'), envelope(5, '{"n":5}')];
@@ -274,10 +283,7 @@ describe('claiming a client from another node', () => {
 
     it('lets a second connection that comes while the claim of the first runs wait for that claim and resume', async () => {
         const clientId = newClientId();
-        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":1}']});
-        const {client: first, target} = await claimHeld(clientId);
-        await first.drop();
-        await waitFor(() => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0, 'the server to notice');
+        const target = await goneWhileClaimHeld(clientId);
         const second = await connect(`?clientId=${clientId}`);
         const sent = server.service.sendMessage(target, {n: 2});
         store.release();
@@ -310,10 +316,7 @@ describe('claiming a client from another node', () => {
 
     it('holds no more for a client whose connection went away during its claim than its buffer takes, and gives it up then', async () => {
         const clientId = newClientId();
-        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":1}']});
-        const {client, target} = await claimHeld(clientId);
-        await client.drop();
-        await waitFor(() => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0, 'the server to notice');
+        const target = await goneWhileClaimHeld(clientId);
         // 1.2 MB for a 1 MiB buffer: the fourth is refused at once, which leaves a gap
         const big = 'x'.repeat(300_000);
         const sends = [1, 2, 3, 4].map((n) => server.service.sendMessage(target, {n, big}));
@@ -333,10 +336,7 @@ describe('claiming a client from another node', () => {
 
     it('gives a second connection a fresh client, not a gap, when a send was refused during the claim', async () => {
         const clientId = newClientId();
-        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":1}']});
-        const {client: first, target} = await claimHeld(clientId);
-        await first.drop();
-        await waitFor(() => server.context.log.find('info', `Client ${clientId} disconnected`).length > 0, 'the server to notice');
+        const target = await goneWhileClaimHeld(clientId);
         const big = 'x'.repeat(300_000);
         const sends = [1, 2, 3, 4].map((n) => server.service.sendMessage(target, {n, big}));
         const settled = Promise.allSettled(sends);
