@@ -50,6 +50,10 @@ type Observed = {
 };
 
 const noDrops = (): Record<DropKind, number> => ({clean: 0, abrupt: 0, stalled: 0, switched: 0});
+
+/** What is observed of a client that has received nothing yet, with the means to act on its connection */
+const observing = (name: string, connection: Pick<Observed, 'rawSocket' | 'closeCleanly' | 'connectAnew' | 'stop'>): Observed =>
+    ({name, received: [], clientId: null, drops: noDrops(), corrupted: 0, ...connection});
 const receive = (observed: Observed, message: StreamMessage): void => {
     if (message.text !== textOf(message.n)) {
         observed.corrupted++;
@@ -61,12 +65,7 @@ const receive = (observed: Observed, message: StreamMessage): void => {
 const plainClient = (server: TestServer, name: string): Observed => {
     let socket: WebSocket | null = null;
     let stopped = false;
-    const observed: Observed = {
-        name,
-        received: [],
-        clientId: null,
-        drops: noDrops(),
-        corrupted: 0,
+    const observed = observing(name, {
         rawSocket: () => (socket as unknown as {_socket?: Socket} | null)?._socket ?? null,
         closeCleanly: () => socket?.close(1000),
         connectAnew: () => open(),
@@ -74,7 +73,7 @@ const plainClient = (server: TestServer, name: string): Observed => {
             stopped = true;
             socket?.close(1000);
         },
-    };
+    });
     const open = (): void => {
         const url = `${server.wsOrigin}/websocket${PATH}${observed.clientId ? `?clientId=${observed.clientId}` : ''}`;
         const current = new WebSocket(url, {headers: {cookie: sessionCookie('alice')}});
@@ -119,17 +118,12 @@ const libraryClient = (server: TestServer, name: string): Observed => {
         // What the library does when its idle timeout finds the connection dead
         _closed(code: number, reason: string): void;
     };
-    const observed: Observed = {
-        name,
-        received: [],
-        clientId: null,
-        drops: noDrops(),
-        corrupted: 0,
+    const observed = observing(name, {
         rawSocket: () => internals._socket?._socket ?? null,
         closeCleanly: () => internals._socket?.close(1000),
         connectAnew: () => internals._closed(4000, 'Idle'),
         stop: () => client.close(),
-    };
+    });
     client.on('message', (payload: StreamMessage) => receive(observed, payload));
     client.on('open', ({clientId}) => {
         observed.clientId = clientId;
