@@ -11,7 +11,7 @@
 const {createServer} = require('http');
 const {mkdtempSync} = require('fs');
 const {tmpdir} = require('os');
-const {join, resolve} = require('path');
+const {basename, join, resolve} = require('path');
 const {WebSocketServer} = require('ws');
 
 const PATH = '/websocket';
@@ -176,5 +176,10 @@ const CANDIDATES = {
     'original': () => pluginCandidate(resolve(__dirname, '../node_modules/mashroom-websocket-original')),
     'bare ws': bareCandidate,
 };
+// BENCH_ALSO=<folder>[,<folder>...]: other builds of this package (worktrees of other commits, built) as more
+// candidates, named after their folders
+for (const folder of (process.env.BENCH_ALSO ?? '').split(',').filter(Boolean)) {
+    CANDIDATES[basename(resolve(folder))] = () => pluginCandidate(resolve(folder));
+}
 
 module.exports = {CANDIDATES, PATH};

@@ -18,20 +18,25 @@ const reply = (message) => {
     }
 };
 
-/** @type {Array<WebSocket & {received?: number}>} */
-let clients = [];
+/** @typedef {WebSocket & {received?: number, group?: string}} Client */
+
+/** The clients by group: those of one server each, when several run side by side */
+/** @type {Map<string, Array<Client>>} */
+let groups = new Map();
+// The group whose clients must each receive `target` frames, and how many of them have
+let activeGroup = '';
 let target = 0;
 let complete = 0;
 /** @type {((at: number) => void) | null} */
 let onAllComplete = null;
 
 /** Counts frames only; parsing them would measure the generator, not the server */
-/** @this {WebSocket & {received?: number}} */
+/** @this {Client} */
 function countFrame() {
     this.received = (this.received ?? 0) + 1;
-    if (this.received === target) {
+    if (this.received === target && this.group === activeGroup) {
         complete++;
-        if (complete === clients.length && onAllComplete) {
+        if (complete === groups.get(activeGroup)?.length && onAllComplete) {
             const done = onAllComplete;
             onAllComplete = null;
             done(now());
@@ -55,15 +60,19 @@ const open = (url, cookie) => new Promise((resolve, reject) => {
  * @param {string} url
  * @param {number} count
  * @param {number} concurrency
+ * @param {string} group
  */
-const connectAll = async (url, count, concurrency) => {
+const connectAll = async (url, count, concurrency, group) => {
     let next = 0;
+    const members = groups.get(group) ?? [];
+    groups.set(group, members);
     const worker = async () => {
         while (next < count) {
             const index = next++;
-            const socket = /** @type {WebSocket & {received?: number}} */ (await open(url, `user=user${index % 100}`));
+            const socket = /** @type {Client} */ (await open(url, `user=user${index % 100}`));
+            socket.group = group;
             socket.on('message', countFrame);
-            clients.push(socket);
+            members.push(socket);
         }
     };
     await Promise.all(Array.from({length: concurrency}, worker));
@@ -105,13 +114,14 @@ process.on('message', async (/** @type {any} */ command) => {
         switch (command.cmd) {
             case 'connect': {
                 const start = now();
-                await connectAll(command.url, command.count, command.concurrency);
+                await connectAll(command.url, command.count, command.concurrency, command.group ?? '');
                 reply({id: command.id, ms: now() - start});
                 break;
             }
             case 'expect': {
-                // Count afresh: every client must now receive `perClient` frames
-                clients.forEach((socket) => {
+                // Count afresh: every client of the group must now receive `perClient` frames
+                activeGroup = command.group ?? '';
+                groups.get(activeGroup)?.forEach((socket) => {
                     socket.received = 0;
                 });
                 target = command.perClient;
@@ -124,8 +134,8 @@ process.on('message', async (/** @type {any} */ command) => {
                 reply({id: command.id, ...await echo(command.url, command.actors, command.roundTrips)});
                 break;
             case 'close':
-                clients.forEach((socket) => socket.terminate());
-                clients = [];
+                groups.forEach((members) => members.forEach((socket) => socket.terminate()));
+                groups = new Map();
                 reply({id: command.id});
                 break;
             case 'stop':

@@ -6,7 +6,9 @@
  *
  * Measures this package, the original 2.7.1 and a bare ws server side by side, in one run, and prints the
  * medians and the ratios; writes the same figures as JSON to bench-results/. Each candidate runs in a
- * server process of its own; the clients run in a separate load generator process.
+ * server process of its own; the clients run in a separate load generator process. Connect rate and memory
+ * are measured one candidate at a time, the timed workloads with all candidates running at once, taking
+ * turns (see measureWorkloads).
  */
 
 const {fork, spawnSync} = require('child_process');
@@ -26,7 +28,7 @@ const SIZES = option('sizes', '500,2000,5000').split(',').map(Number);
 const ROUNDS = Number(option('rounds', quick ? '1' : '3'));
 const K = Number(option('k', quick ? '20' : '50'));
 // Which measurements to take besides connecting (all by default); for profiling a single one
-const WORKLOADS = option('workloads', 'echo,burst,awaited').split(',');
+const WORKLOADS = option('workloads', 'echo,burst,awaited').split(',').filter(Boolean);
 // With taskset, the server and the load generator each get a core of their own, so that they do not take
 // turns on one core (noise), as they would if the scheduler put them together
 const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((path) => existsSync(path)) ?? null;
@@ -36,6 +38,9 @@ const CLIENTS_CPU = PINNED ? '1' : null;
 const ECHO_ACTORS = 10;
 // Round trips per echo actor; as many again warm the code path up first
 const ECHO_ROUND_TRIPS = quick ? 100 : 1000;
+const ECHO_WARM_UP_RUNS = 3;
+// Measurements of each workload per candidate and round, taking turns with the other candidates
+const TURNS = quick ? 1 : 3;
 const CONNECT_CONCURRENCY = 100;
 const WARM_UP_CONNECTIONS = 200;
 const NAMES = Object.keys(CANDIDATES);
@@ -109,29 +114,33 @@ const startChild = async (script, argv, execArgv, cpu) => {
 
 const WARM_UP_ROUNDS = 5;
 
-/** K messages to every client of /fan; resolves with the server's start time and loop time, and when all arrived */
-const fanOutRounds = async (/** @type {any} */ server, /** @type {any} */ clients, /** @type {string} */ cmd, /** @type {number} */ rounds) => {
+/**
+ * K messages to every client of /fan of one server (the clients of `group`); resolves with the server's start
+ * time and loop time, and when all arrived
+ */
+const fanOutRounds = async (/** @type {any} */ server, /** @type {any} */ clients, /** @type {string} */ group, /** @type {string} */ cmd, /** @type {number} */ rounds) => {
     const doneId = nextId++;
     const done = clients.answer(doneId);
-    await clients.ask({cmd: 'expect', perClient: rounds, doneId});
+    await clients.ask({cmd: 'expect', group, perClient: rounds, doneId});
     const result = await server.ask({cmd, path: '/fan', rounds});
     const {at} = /** @type {{at: number}} */ (await done);
     return {totalMs: at - result.start, loopMs: result.loopMs, gcMs: result.gcMs};
 };
 
-/**
- * Every figure of one candidate at one N, from one server process with N clients: connect rate and memory
- * of the idle connections first, then every code path briefly (the JIT compiles the plugin's code as in a
- * server that has been running for a while), then each workload after a full garbage collection, so that
- * none pays for the garbage of the one before.
- * @param {string} name
- * @param {number} n
- */
-const measure = async (name, n) => {
+const startServer = async (/** @type {string} */ name) => {
     // BENCH_SERVER_NODE_OPTIONS adds Node options to the server processes, e.g. --cpu-prof for profiling
     const extra = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
     const server = await startChild('server.js', [name], ['--expose-gc', ...extra], SERVER_CPU);
-    const origin = `ws://127.0.0.1:${server.readyMessage.port}${PATH}`;
+    return {name, server, origin: `ws://127.0.0.1:${server.readyMessage.port}${PATH}`};
+};
+
+/**
+ * Connect rate and memory per idle connection of one candidate at one N, from a server process of its own
+ * @param {string} name
+ * @param {number} n
+ */
+const measureConnections = async (name, n) => {
+    const {server, origin} = await startServer(name);
     const clients = await startChild('clients.js', [], [], CLIENTS_CPU);
     try {
         const collect = () => server.ask({cmd: 'memory'});
@@ -149,40 +158,90 @@ const measure = async (name, n) => {
         const before = await collect();
         const connect = await clients.ask({cmd: 'connect', url: `${origin}/fan`, count: n, concurrency: CONNECT_CONCURRENCY});
         const after = await collect();
-
-        // The echo path as long as it is measured: a few dozen round trips leave the longer path of a plugin
-        // less optimised by the JIT than a bare server's, which a server that has been running has long done
-        await clients.ask({cmd: 'echo', url: `${origin}/echo`, actors: ECHO_ACTORS, roundTrips: ECHO_ROUND_TRIPS});
-        await fanOutRounds(server, clients, 'fanOutBurst', WARM_UP_ROUNDS);
-        await fanOutRounds(server, clients, 'fanOutAwait', WARM_UP_ROUNDS);
-
-        /** @type {Record<string, number>} */
-        const figures = {
+        return {
             connectPerSecond: n / (connect.ms / 1000),
             rssPerConnectionKiB: (after.rss - before.rss) / n / 1024,
             heapPerConnectionKiB: (after.heapUsed - before.heapUsed) / n / 1024,
         };
-        if (WORKLOADS.includes('echo')) {
-            await collect();
-            await server.ask({cmd: 'profileStart'});
-            const echo = await clients.ask({cmd: 'echo', url: `${origin}/echo`, actors: ECHO_ACTORS, roundTrips: ECHO_ROUND_TRIPS});
-            await server.ask({cmd: 'profileStop', name: 'echo'});
-            Object.assign(figures, {echoP50Ms: echo.p50, echoP99Ms: echo.p99, echoPerSecond: echo.perSecond});
-        }
-        if (WORKLOADS.includes('burst')) {
-            await collect();
-            const burst = await fanOutRounds(server, clients, 'fanOutBurst', K);
-            Object.assign(figures, {burstTotalMs: burst.totalMs, burstLoopMs: burst.loopMs, burstGcMs: burst.gcMs, burstMicrosPerMessage: burst.loopMs * 1000 / (K * n)});
-        }
-        if (WORKLOADS.includes('awaited')) {
-            await collect();
-            const awaited = await fanOutRounds(server, clients, 'fanOutAwait', K);
-            Object.assign(figures, {awaitTotalMs: awaited.totalMs, awaitLoopMs: awaited.loopMs, awaitGcMs: awaited.gcMs});
-        }
-        return figures;
     } finally {
         await clients.stop();
         await server.stop();
+    }
+};
+
+/**
+ * The timed workloads of every candidate at one N. The speed of this VM drifts by up to 2x within a minute,
+ * more than the differences measured here, so the candidates are not measured one after the other but side
+ * by side: all servers run at once, each with N idle clients, and they take turns at each workload, seconds
+ * apart. What is measured is the steady state of a server doing that work:
+ * - Every code path runs first (the echo three times as long as it is measured), and each workload again
+ *   right before it is measured (the echo once, the fan-outs a few rounds): the JIT optimises for what it saw
+ *   last. After only one echo run it is still compiling (on a background thread, on the server's core), and
+ *   the next run costs every candidate up to half as much CPU again, a plugin's longer path most.
+ * - Every server collects its garbage before each measurement, so that none is left from an earlier workload
+ *   (a fan-out of 250000 messages leaves enough for the collector to run well into the next measurement,
+ *   on the same core). The warm-up comes after that: V8 shrinks the young generation after a full
+ *   collection, and the run right after it pays for growing it again with many more scavenges, the more so
+ *   the more a candidate allocates (a tenth of the echo's time or more). A workload pays for its own garbage.
+ * @param {number} n
+ * @param {Array<string>} order
+ * @returns {Promise<Record<string, Record<string, number>>>} the medians of the turns, by candidate
+ */
+const measureWorkloads = async (n, order) => {
+    const clients = await startChild('clients.js', [], [], CLIENTS_CPU);
+    /** @type {Array<{name: string, server: any, origin: string}>} */
+    const servers = [];
+    try {
+        for (const name of order) {
+            const started = await startServer(name);
+            servers.push(started);
+            await clients.ask({cmd: 'connect', url: `${started.origin}/fan`, count: n, concurrency: CONNECT_CONCURRENCY, group: name});
+        }
+        // Before each measurement, no server has garbage of an earlier workload left to collect (on the
+        // measured server's core, in the measured time); the warm-up run after it grows the young generation
+        // again (see above)
+        const collectAll = () => Promise.all(servers.map(({server}) => server.ask({cmd: 'memory'})));
+        const echo = (/** @type {string} */ origin) => clients.ask({cmd: 'echo', url: `${origin}/echo`, actors: ECHO_ACTORS, roundTrips: ECHO_ROUND_TRIPS});
+        for (const {name, server, origin} of servers) {
+            for (let run = 0; run < ECHO_WARM_UP_RUNS; run++) {
+                await echo(origin);
+            }
+            await fanOutRounds(server, clients, name, 'fanOutBurst', WARM_UP_ROUNDS);
+            await fanOutRounds(server, clients, name, 'fanOutAwait', WARM_UP_ROUNDS);
+        }
+        /** @type {Record<string, Array<Record<string, number>>>} */
+        const turns = Object.fromEntries(order.map((name) => [name, []]));
+        for (let turn = 0; turn < TURNS; turn++) {
+            order.forEach((name) => turns[name].push({}));
+            for (const workload of WORKLOADS) {
+                for (const {name, server, origin} of servers) {
+                    const figures = turns[name][turn];
+                    await collectAll();
+                    if (workload === 'echo') {
+                        await echo(origin);
+                        await server.ask({cmd: 'profileStart'});
+                        const result = await echo(origin);
+                        const {cpuMs} = await server.ask({cmd: 'profileStop', name: 'echo'});
+                        // What the server's path costs per message, whatever the scheduling of the processes did
+                        const echoCpuMicros = cpuMs * 1000 / (ECHO_ACTORS * ECHO_ROUND_TRIPS);
+                        Object.assign(figures, {echoP50Ms: result.p50, echoP99Ms: result.p99, echoPerSecond: result.perSecond, echoCpuMicros});
+                    } else if (workload === 'burst') {
+                        await fanOutRounds(server, clients, name, 'fanOutBurst', WARM_UP_ROUNDS);
+                        const burst = await fanOutRounds(server, clients, name, 'fanOutBurst', K);
+                        Object.assign(figures, {burstTotalMs: burst.totalMs, burstLoopMs: burst.loopMs, burstGcMs: burst.gcMs, burstMicrosPerMessage: burst.loopMs * 1000 / (K * n)});
+                    } else if (workload === 'awaited') {
+                        await fanOutRounds(server, clients, name, 'fanOutAwait', WARM_UP_ROUNDS);
+                        const awaited = await fanOutRounds(server, clients, name, 'fanOutAwait', K);
+                        Object.assign(figures, {awaitTotalMs: awaited.totalMs, awaitLoopMs: awaited.loopMs, awaitGcMs: awaited.gcMs});
+                    }
+                }
+            }
+        }
+        return Object.fromEntries(order.map((name) => [name, Object.fromEntries(Object.keys(turns[name][0]).map((metric) =>
+            [metric, median(turns[name].map((figures) => figures[metric]))]))]));
+    } finally {
+        await clients.stop();
+        await Promise.all(servers.map(({server}) => server.stop()));
     }
 };
 
@@ -205,6 +264,7 @@ const METRICS = {
     echoPerSecond: ['echo round trips/s (10 actors)', true, 0],
     echoP50Ms: ['echo p50 (ms)', false, 2],
     echoP99Ms: ['echo p99 (ms)', false, 2],
+    echoCpuMicros: ['  server CPU per round trip (µs)', false, 1],
     connectPerSecond: ['connects/s', true, 0],
     rssPerConnectionKiB: ['RSS per idle connection (KiB)', false, 2],
     heapPerConnectionKiB: ['JS heap per idle connection (KiB)', false, 2],
@@ -220,14 +280,23 @@ const main = async () => {
             // Rotate the order so that no candidate always runs first or last
             const order = NAMES.map((_, index) => NAMES[(index + round) % NAMES.length]);
             for (const name of order) {
-                process.stderr.write(`round ${round + 1}/${ROUNDS}, N=${n}, ${name}...\n`);
-                rounds[n][name].push(await measure(name, n));
+                process.stderr.write(`round ${round + 1}/${ROUNDS}, N=${n}, ${name}: connections...\n`);
+                rounds[n][name].push(await measureConnections(name, n));
+            }
+            if (WORKLOADS.length > 0) {
+                process.stderr.write(`round ${round + 1}/${ROUNDS}, N=${n}, ${WORKLOADS.join(', ')} of all candidates side by side...\n`);
+                const figures = await measureWorkloads(n, order);
+                for (const name of order) {
+                    Object.assign(rounds[n][name][round], figures[name]);
+                }
             }
         }
     }
 
     /** @type {Record<number, Record<string, Record<string, number>>>} */
     const medians = {};
+    /** @type {Record<number, Record<string, Record<string, number>>>} */
+    const ratios = {};
     const lines = [];
     const header = ['', ...NAMES, 'this:original', 'this:bare ws'];
     for (const n of SIZES) {
@@ -237,21 +306,29 @@ const main = async () => {
         const rows = [header];
         for (const [metric, [label, higherIsBetter, decimals]] of Object.entries(METRICS)) {
             const value = (/** @type {string} */ name) => medians[n][name][metric];
-            // A ratio above 1 means this package is better: faster, more per second, or less memory
-            const ratio = (/** @type {string} */ other) => (higherIsBetter ? value('this') / value(other) : value(other) / value('this'));
+            // A ratio above 1 means this package is better: faster, more per second, or less memory. It is the
+            // median of the ratios within each round, whose figures were taken close together in time
+            const ratio = (/** @type {string} */ other) => median(rounds[n].this.map((mine, round) => {
+                const theirs = rounds[n][other][round];
+                return higherIsBetter ? mine[metric] / theirs[metric] : theirs[metric] / mine[metric];
+            }));
             const format = (/** @type {number | undefined} */ figure, /** @type {number} */ places) => (Number.isFinite(figure) ? Number(figure).toFixed(places) : '-');
+            ratios[n] ??= {'this:original': {}, 'this:bare ws': {}};
+            ratios[n]['this:original'][metric] = ratio('original');
+            ratios[n]['this:bare ws'][metric] = ratio('bare ws');
             rows.push([label, ...NAMES.map((name) => format(value(name), decimals)), format(ratio('original'), 2), format(ratio('bare ws'), 2)]);
         }
         const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column].length)));
         rows.forEach((row) => lines.push(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ')));
     }
-    lines.push('\nRatios: how many times better this package is (> 1: faster, more per second or less memory).');
+    lines.push('\nRatios: how many times better this package is (> 1: faster, more per second or less memory); the median');
+    lines.push('of the ratios within each round, so not always the ratio of the medians shown.');
     process.stdout.write(`${lines.join('\n')}\n`);
 
     const machine = {cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}`};
     mkdirSync(join(__dirname, '../bench-results'), {recursive: true});
     const file = join(__dirname, '../bench-results', `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({startedAt, machine, settings: {sizes: SIZES, rounds: ROUNDS, k: K, echoActors: ECHO_ACTORS, echoRoundTrips: ECHO_ROUND_TRIPS, quick, pinned: PINNED}, medians, rounds}, null, 2));
+    writeFileSync(file, JSON.stringify({startedAt, machine, settings: {sizes: SIZES, rounds: ROUNDS, k: K, echoActors: ECHO_ACTORS, echoRoundTrips: ECHO_ROUND_TRIPS, turns: TURNS, quick, pinned: PINNED}, medians, ratios, rounds}, null, 2));
     process.stdout.write(`Figures written to ${file}\n`);
 };
 

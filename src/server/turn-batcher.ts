@@ -53,6 +53,10 @@ export class TurnBatcher {
     flush(): void {
         this.scheduled = false;
         this.turn++;
+        if (this.corked.length === 0) {
+            // The common turn (one write per socket): nothing to allocate
+            return;
+        }
         const corked = this.corked;
         this.corked = [];
         for (const socket of corked) {
