@@ -179,7 +179,11 @@ const CANDIDATES = {
 // BENCH_ALSO=<folder>[,<folder>...]: other builds of this package (worktrees of other commits, built) as more
 // candidates, named after their folders
 for (const folder of (process.env.BENCH_ALSO ?? '').split(',').filter(Boolean)) {
-    CANDIDATES[basename(resolve(folder))] = () => pluginCandidate(resolve(folder));
+    const name = basename(resolve(folder));
+    if (name in CANDIDATES) {
+        throw new Error(`BENCH_ALSO: a candidate is already named ${name}; give the folder another name`);
+    }
+    CANDIDATES[name] = () => pluginCandidate(resolve(folder));
 }
 
 module.exports = {CANDIDATES, PATH};

@@ -78,14 +78,27 @@ const connectAll = async (url, count, concurrency, group) => {
     await Promise.all(Array.from({length: concurrency}, worker));
 };
 
+/** The clients of the next echo run, opened beforehand so that the server's CPU time for the run leaves out
+ * their connecting (and that of the previous run's closing) */
+/** @type {Array<WebSocket>} */
+let echoSockets = [];
+
 /**
- * A few clients on /echo, each doing round trips one after the other
+ * Open the clients of the next echo run, closing those of the last
  * @param {string} url
  * @param {number} actors
+ */
+const openEcho = async (url, actors) => {
+    echoSockets.forEach((socket) => socket.terminate());
+    echoSockets = await Promise.all(Array.from({length: actors}, (_, index) => open(url, `user=echo${index}`)));
+};
+
+/**
+ * The echo clients opened last, each doing round trips one after the other
  * @param {number} roundTrips
  */
-const echo = async (url, actors, roundTrips) => {
-    const sockets = await Promise.all(Array.from({length: actors}, (_, index) => open(url, `user=echo${index}`)));
+const echo = async (roundTrips) => {
+    const sockets = echoSockets;
     /** @type {Array<number>} */
     const latencies = [];
     const start = now();
@@ -100,7 +113,6 @@ const echo = async (url, actors, roundTrips) => {
         }
     }));
     const elapsedMs = now() - start;
-    sockets.forEach((socket) => socket.terminate());
     latencies.sort((a, b) => a - b);
     return {
         p50: latencies[Math.floor(latencies.length * 0.5)],
@@ -130,12 +142,18 @@ process.on('message', async (/** @type {any} */ command) => {
                 reply({id: command.id});
                 break;
             }
+            case 'echoOpen':
+                await openEcho(command.url, command.actors);
+                reply({id: command.id});
+                break;
             case 'echo':
-                reply({id: command.id, ...await echo(command.url, command.actors, command.roundTrips)});
+                reply({id: command.id, ...await echo(command.roundTrips)});
                 break;
             case 'close':
                 groups.forEach((members) => members.forEach((socket) => socket.terminate()));
                 groups = new Map();
+                echoSockets.forEach((socket) => socket.terminate());
+                echoSockets = [];
                 reply({id: command.id});
                 break;
             case 'stop':

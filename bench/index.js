@@ -36,8 +36,9 @@ const PINNED = TASKSET !== null && os.cpus().length >= 2 && !flag('no-pin');
 const SERVER_CPU = PINNED ? '0' : null;
 const CLIENTS_CPU = PINNED ? '1' : null;
 const ECHO_ACTORS = 10;
-// Round trips per echo actor; as many again warm the code path up first
+// Round trips per echo actor and run
 const ECHO_ROUND_TRIPS = quick ? 100 : 1000;
+// Unmeasured echo runs of each server before the first turn (see measureWorkloads)
 const ECHO_WARM_UP_RUNS = 3;
 // Measurements of each workload per candidate and round, taking turns with the other candidates
 const TURNS = quick ? 1 : 3;
@@ -76,11 +77,16 @@ const startChild = async (script, argv, execArgv, cpu) => {
             resolve?.(message);
         }
     });
-    child.once('exit', (code) => {
+    child.once('exit', (code, signal) => {
         if (code !== 0 && code !== null) {
             process.stderr.write(`${script} ${argv.join(' ')} exited with code ${code}\n`);
         }
+        // Whatever still waits for an answer gets an error instead of waiting forever
+        waiting.forEach((resolve) => resolve({error: `${script} ${argv.join(' ')} exited (${signal ?? code})`}));
+        waiting.clear();
     });
+    // A send to a child that has just died: reported by its exit, not a crash of the coordinator
+    child.on('error', (error) => process.stderr.write(`${script}: ${error.message}\n`));
     const readyMessage = await ready;
     return {
         readyMessage,
@@ -100,7 +106,7 @@ const startChild = async (script, argv, execArgv, cpu) => {
         },
         /** Ask the child to exit (so that e.g. a CPU profile gets written), killing it if it does not */
         stop: async () => {
-            if (child.exitCode !== null) {
+            if (child.exitCode !== null || child.signalCode !== null || !child.connected) {
                 return;
             }
             const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -123,7 +129,10 @@ const fanOutRounds = async (/** @type {any} */ server, /** @type {any} */ client
     const done = clients.answer(doneId);
     await clients.ask({cmd: 'expect', group, perClient: rounds, doneId});
     const result = await server.ask({cmd, path: '/fan', rounds});
-    const {at} = /** @type {{at: number}} */ (await done);
+    const {at, error} = /** @type {{at: number, error?: string}} */ (await done);
+    if (error) {
+        throw new Error(error);
+    }
     return {totalMs: at - result.start, loopMs: result.loopMs, gcMs: result.gcMs};
 };
 
@@ -185,7 +194,8 @@ const measureConnections = async (name, n) => {
  *   the more a candidate allocates (a tenth of the echo's time or more). A workload pays for its own garbage.
  * @param {number} n
  * @param {Array<string>} order
- * @returns {Promise<Record<string, Record<string, number>>>} the medians of the turns, by candidate
+ * @returns {Promise<Record<string, {medians: Record<string, number>, turns: Array<Record<string, number>>}>>} by
+ *   candidate: the medians of its turns, and the turns
  */
 const measureWorkloads = async (n, order) => {
     const clients = await startChild('clients.js', [], [], CLIENTS_CPU);
@@ -201,7 +211,12 @@ const measureWorkloads = async (n, order) => {
         // measured server's core, in the measured time); the warm-up run after it grows the young generation
         // again (see above)
         const collectAll = () => Promise.all(servers.map(({server}) => server.ask({cmd: 'memory'})));
-        const echo = (/** @type {string} */ origin) => clients.ask({cmd: 'echo', url: `${origin}/echo`, actors: ECHO_ACTORS, roundTrips: ECHO_ROUND_TRIPS});
+        const openEcho = (/** @type {string} */ origin) => clients.ask({cmd: 'echoOpen', url: `${origin}/echo`, actors: ECHO_ACTORS});
+        const runEcho = () => clients.ask({cmd: 'echo', roundTrips: ECHO_ROUND_TRIPS});
+        const echo = async (/** @type {string} */ origin) => {
+            await openEcho(origin);
+            return runEcho();
+        };
         for (const {name, server, origin} of servers) {
             for (let run = 0; run < ECHO_WARM_UP_RUNS; run++) {
                 await echo(origin);
@@ -219,10 +234,11 @@ const measureWorkloads = async (n, order) => {
                     await collectAll();
                     if (workload === 'echo') {
                         await echo(origin);
+                        await openEcho(origin);
                         await server.ask({cmd: 'profileStart'});
-                        const result = await echo(origin);
+                        const result = await runEcho();
                         const {cpuMs} = await server.ask({cmd: 'profileStop', name: 'echo'});
-                        // What the server's path costs per message, whatever the scheduling of the processes did
+                        // What the server's path costs per message, less exposed to scheduling than the rate
                         const echoCpuMicros = cpuMs * 1000 / (ECHO_ACTORS * ECHO_ROUND_TRIPS);
                         Object.assign(figures, {echoP50Ms: result.p50, echoP99Ms: result.p99, echoPerSecond: result.perSecond, echoCpuMicros});
                     } else if (workload === 'burst') {
@@ -237,8 +253,10 @@ const measureWorkloads = async (n, order) => {
                 }
             }
         }
-        return Object.fromEntries(order.map((name) => [name, Object.fromEntries(Object.keys(turns[name][0]).map((metric) =>
-            [metric, median(turns[name].map((figures) => figures[metric]))]))]));
+        return Object.fromEntries(order.map((name) => [name, {
+            medians: Object.fromEntries(Object.keys(turns[name][0]).map((metric) => [metric, median(turns[name].map((figures) => figures[metric]))])),
+            turns: turns[name],
+        }]));
     } finally {
         await clients.stop();
         await Promise.all(servers.map(({server}) => server.stop()));
@@ -273,10 +291,14 @@ const METRICS = {
 const main = async () => {
     /** @type {Record<number, Record<string, Array<Record<string, number>>>>} */
     const rounds = {};
+    // The figures of each turn of the timed workloads, by N, candidate and round
+    /** @type {Record<number, Record<string, Array<Array<Record<string, number>>>>>} */
+    const turns = {};
     const startedAt = new Date();
     for (let round = 0; round < ROUNDS; round++) {
         for (const n of SIZES) {
             rounds[n] ??= Object.fromEntries(NAMES.map((name) => [name, []]));
+            turns[n] ??= Object.fromEntries(NAMES.map((name) => [name, []]));
             // Rotate the order so that no candidate always runs first or last
             const order = NAMES.map((_, index) => NAMES[(index + round) % NAMES.length]);
             for (const name of order) {
@@ -287,7 +309,8 @@ const main = async () => {
                 process.stderr.write(`round ${round + 1}/${ROUNDS}, N=${n}, ${WORKLOADS.join(', ')} of all candidates side by side...\n`);
                 const figures = await measureWorkloads(n, order);
                 for (const name of order) {
-                    Object.assign(rounds[n][name][round], figures[name]);
+                    Object.assign(rounds[n][name][round], figures[name].medians);
+                    turns[n][name][round] = figures[name].turns;
                 }
             }
         }
@@ -308,9 +331,14 @@ const main = async () => {
             const value = (/** @type {string} */ name) => medians[n][name][metric];
             // A ratio above 1 means this package is better: faster, more per second, or less memory. It is the
             // median of the ratios within each round, whose figures were taken close together in time
-            const ratio = (/** @type {string} */ other) => median(rounds[n].this.map((mine, round) => {
-                const theirs = rounds[n][other][round];
-                return higherIsBetter ? mine[metric] / theirs[metric] : theirs[metric] / mine[metric];
+            // (for the timed workloads: within each turn of each round, a few seconds apart)
+            const ratio = (/** @type {string} */ other) => median(rounds[n].this.flatMap((mine, round) => {
+                const myTurns = turns[n].this[round];
+                const theirTurns = turns[n][other][round];
+                const pairs = myTurns && theirTurns && metric in myTurns[0]
+                    ? myTurns.map((turn, index) => [turn[metric], theirTurns[index][metric]])
+                    : [[mine[metric], rounds[n][other][round][metric]]];
+                return pairs.map(([a, b]) => (higherIsBetter ? a / b : b / a));
             }));
             const format = (/** @type {number | undefined} */ figure, /** @type {number} */ places) => (Number.isFinite(figure) ? Number(figure).toFixed(places) : '-');
             ratios[n] ??= {'this:original': {}, 'this:bare ws': {}};
@@ -322,13 +350,14 @@ const main = async () => {
         rows.forEach((row) => lines.push(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ')));
     }
     lines.push('\nRatios: how many times better this package is (> 1: faster, more per second or less memory); the median');
-    lines.push('of the ratios within each round, so not always the ratio of the medians shown.');
+    lines.push('of the ratios within each round (of each turn, for the timed workloads), so not always the ratio of the');
+    lines.push('medians shown.');
     process.stdout.write(`${lines.join('\n')}\n`);
 
     const machine = {cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}`};
     mkdirSync(join(__dirname, '../bench-results'), {recursive: true});
     const file = join(__dirname, '../bench-results', `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({startedAt, machine, settings: {sizes: SIZES, rounds: ROUNDS, k: K, echoActors: ECHO_ACTORS, echoRoundTrips: ECHO_ROUND_TRIPS, turns: TURNS, quick, pinned: PINNED}, medians, ratios, rounds}, null, 2));
+    writeFileSync(file, JSON.stringify({startedAt, machine, settings: {sizes: SIZES, rounds: ROUNDS, k: K, echoActors: ECHO_ACTORS, echoRoundTrips: ECHO_ROUND_TRIPS, turns: TURNS, quick, pinned: PINNED}, medians, ratios, rounds, turns}, null, 2));
     process.stdout.write(`Figures written to ${file}\n`);
 };
 
