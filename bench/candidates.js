@@ -111,7 +111,10 @@ const pluginCandidate = async (packageRoot) => {
         fanOutBurst: (path, messages) => {
             for (const message of messages) {
                 for (const client of service.getClientsOnPath(path)) {
-                    service.sendMessage(client, message).catch(() => undefined);
+                    // Fire and forget, as the bare ws server's ws.send(). A handler per call would put the caller's
+                    // promise per message into the measured loop, K × N of them alive until it ends. A rejection
+                    // still ends the run: Node ends the process on an unhandled rejection
+                    void service.sendMessage(client, message);
                 }
             }
         },

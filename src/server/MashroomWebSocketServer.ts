@@ -22,8 +22,7 @@ import {ListenerRegistry} from './ListenerRegistry';
 import {CLOSE_TRY_AGAIN_LATER, ClientGoneError, ServerClient} from './ServerClient';
 import type {ClientHost} from './ServerClient';
 import {serializeMessage} from './message-serializer';
-import {TurnBatcher} from './turn-batcher';
-import {isOpen} from './write-frame';
+import {TurnBatcher, isOpen} from './turn-batcher';
 
 export type WebSocketServerOptions = {
     /** The base path clients connect below; reported by the service as `basePath` */
@@ -115,7 +114,7 @@ export class MashroomWebSocketServer {
         const serverOptions: ServerOptions & {closeTimeout: number} = {
             noServer: true,
             clientTracking: false,
-            // Compression would make ws queue writes internally, which the write batching relies on it not doing
+            // Compression would make ws queue frames internally, which the write batching relies on it not doing
             perMessageDeflate: false,
             // ws refuses a larger frame (or fragmented message) from its header, before buffering it
             maxPayload: options.maxMessageSizeBytes,
@@ -153,7 +152,7 @@ export class MashroomWebSocketServer {
             bufferBudget: new BufferBudget(options.reconnectBufferMaxTotalBytes),
             maxUnsentBytes: options.maxUnsentBytesPerClient,
             contextLogger: (client) => this.contextLogger(client),
-            beforeWrite: (socket) => this.batcher.beforeWrite(socket),
+            writes: this.batcher,
             reconnectWindowPassed: (client) => this.reconnectWindowPassed(client),
             bufferUnusable: (client, reason) => this.bufferUnusable(client, reason),
             ackWanted: (client) => this.acks.want(client),
@@ -567,6 +566,7 @@ export class MashroomWebSocketServer {
         for (const client of this.registry.values()) {
             const socket = client.socket;
             if (socket && client.state === 'open' && isOpen(socket)) {
+                this.batcher.flushSocket(socket);
                 socket.send(KEEP_ALIVE_DATA, TEXT_FRAME);
             }
         }

@@ -8,7 +8,8 @@ import {BufferLostError} from '../buffer/ReconnectBufferStore';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
 import {AckTracker} from './AckTracker';
 import {DELIVERY_PROTOCOL, envelope, seqOfEnvelope} from './delivery-protocol';
-import {isOpen} from './write-frame';
+import {isOpen} from './turn-batcher';
+import type {TurnWrites} from './turn-batcher';
 import {writesSettled} from './writes-settled';
 
 /**
@@ -39,10 +40,10 @@ export interface ClientHost {
     readonly maxUnsentBytes: number;
     contextLogger(client: ServerClient): MashroomLogger;
     /**
-     * Call before each write: batches the writes to a socket within one turn. True for the first write of
-     * the turn: only then is the socket's backlog what earlier turns left unsent
+     * Batches the frames to a socket within one turn. Its beforeWrite is true for the first frame of the
+     * turn: only then is the socket's backlog what earlier turns left unsent
      */
-    beforeWrite(socket: WebSocket): boolean;
+    readonly writes: TurnWrites;
     /** The reconnect window of a waiting client has passed */
     reconnectWindowPassed(client: ServerClient): void;
     /** The client's reconnect buffer overflowed or broke: it can no longer resume in full */
@@ -127,8 +128,8 @@ export class ServerClient implements MashroomWebSocketClient {
     // Promises of messages written (or held back) but not yet written through; oldest first. A write the
     // operating system took at once is not kept here at all
     #unconfirmed: Array<Pending> | null = null;
-    // The entry that the messages written to the corked socket in this turn share: they leave in one system
-    // call, so one promise (settled by the write callback of the last of them) stands for all of them
+    // The entry that the messages queued in this turn share (see TurnBatcher): they leave in one system call,
+    // so one promise (settled by the write callback of the last of them) stands for all of them
     #turnEntry: Pending | null = null;
     // Writes of messages handed to ws, and write callbacks received; equal again after every drop
     #writeSeq = 0;
@@ -139,8 +140,8 @@ export class ServerClient implements MashroomWebSocketClient {
     // since the numbering of a client claimed from another node is only known once the claim succeeds
     #resumeQueue: Array<Pending> | null = null;
     // One write callback for all messages of this client, made on first use: no closure per message.
-    // Write callbacks come in write order, so counting them tells which writes have completed
-    #onWritten: ((error?: Error | null) => void) | null = null;
+    // Write callbacks come in write order, so counting the frames they report tells which have been written
+    #onWritten: ((error?: Error | null, frames?: number) => void) | null = null;
     // For a client of the delivery protocol: the number of the last message; null for plain clients
     #lastSeq: number | null;
     // A running check whether the connection is still alive (a second connection wants to take over)
@@ -338,7 +339,7 @@ export class ServerClient implements MashroomWebSocketClient {
                     return 'lost';
                 }
                 this.#host.contextLogger(this).error(`Reading the reconnect buffer of client ${this.clientId} failed; closing so that it retries`, error);
-                socket.close(1011, 'Reconnect buffer unavailable');
+                this.flushed(socket).close(1011, 'Reconnect buffer unavailable');
                 return 'interrupted';
             }
         }
@@ -355,7 +356,7 @@ export class ServerClient implements MashroomWebSocketClient {
         if (lastSeq !== null && this.#lastSeq !== null) {
             replay = replay.filter((frame) => (seqOfEnvelope(frame) ?? Infinity) > lastSeq);
         }
-        this.#host.beforeWrite(socket);
+        this.#host.writes.beforeWrite(socket);
         socket.send(this.idFrame());
         this.#resumeQueue = null;
         this.#state = 'open';
@@ -399,7 +400,7 @@ export class ServerClient implements MashroomWebSocketClient {
         const timer = setTimeout(() => this.endProbe('gone'), timeoutMs);
         timer.unref();
         this.#probe = {promise, resolve, timer};
-        socket.ping(this.#acks ? this.#acks.pingPayload() : undefined);
+        this.flushed(socket).ping(this.#acks ? this.#acks.pingPayload() : undefined);
         return promise;
     }
 
@@ -453,19 +454,24 @@ export class ServerClient implements MashroomWebSocketClient {
             acks.unackedBytesBeyondReplay > Math.max(this.maxReadUnacknowledgedBytes() - replayed, floor)) {
             this.closeAsTooSlow(socket, `${acks.unackedBytesBeyondReplay} bytes sent and not acknowledged, more than would fit into its reconnect buffer`);
         } else if (acks.needsPing) {
-            socket.ping(acks.pingPayload());
+            this.flushed(socket).ping(acks.pingPayload());
         }
     }
 
     /** The dead peer check's ping; it also asks for an acknowledgement */
     ping(): void {
-        this.#socket?.ping(this.#acks ? this.#acks.pingPayload() : undefined);
+        const socket = this.#socket;
+        if (socket) {
+            this.flushed(socket).ping(this.#acks ? this.#acks.pingPayload() : undefined);
+        }
     }
 
     /** Remove the client for good: close the socket (if any) with the given code, drop its buffer */
     close(code: number, reason: string): void {
         const socket = this.release();
-        socket?.close(code, reason);
+        if (socket) {
+            this.flushed(socket).close(code, reason);
+        }
     }
 
     /**
@@ -512,8 +518,16 @@ export class ServerClient implements MashroomWebSocketClient {
         if (!socket || !isOpen(socket)) {
             return this.holdBack(socket, pending ?? new Pending(frame));
         }
-        if (this.#host.beforeWrite(socket)) {
-            // The first write of a turn: a new turn entry (if the socket gets corked)
+        const writes = this.#host.writes;
+        const onWritten = this.#onWritten ??= (error, frames = 1) => {
+            // On an error the socket is going down; its close event puts the messages into the buffer (or rejects them)
+            if (!error) {
+                this.confirmWrites(frames);
+            }
+        };
+        const first = writes.beforeWrite(socket);
+        if (first) {
+            // Those queued after the first frame of a turn share a new turn entry
             this.#turnEntry = null;
             if (socket.bufferedAmount > this.#host.maxUnsentBytes) {
                 this.closeAsTooSlow(socket, `${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${this.#host.maxUnsentBytes})`);
@@ -521,23 +535,22 @@ export class ServerClient implements MashroomWebSocketClient {
             }
         }
         const seq = ++this.#writeSeq;
-        socket.send(frame, this.#onWritten ??= (error) => {
-            // On an error the socket is going down; its close event puts the message into the buffer (or rejects it)
-            if (!error) {
-                this.confirmWrite();
+        if (first) {
+            // At once, through ws
+            socket.send(frame, onWritten);
+            if (isWrittenThrough(socket)) {
+                // The operating system has it: as written as a write callback would say, and nothing to keep (the
+                // promise resolves once Node has run the write callbacks, see writes-settled)
+                this.wantAck(acks);
+                pending?.resolve();
+                return pending ? pending.promise : writesSettled();
             }
-        });
-        if (acks) {
-            this.#host.ackWanted(this);
+        } else {
+            writes.queue(socket, frame, onWritten);
         }
-        if (isWrittenThrough(socket)) {
-            // The operating system has it: as written as a write callback would say, and nothing to keep (the
-            // promise resolves once Node has run the write callbacks, see writes-settled)
-            pending?.resolve();
-            return pending ? pending.promise : writesSettled();
-        }
+        this.wantAck(acks);
         if (!pending && this.#turnEntry) {
-            // Settled with the last write of the turn (frames to buffer come from the AckTracker, not from here)
+            // Settled with the last frame of the turn (frames to buffer come from the AckTracker, not from here)
             this.#turnEntry.seq = seq;
             return this.#turnEntry.promise;
         }
@@ -576,12 +589,25 @@ export class ServerClient implements MashroomWebSocketClient {
         return setClientIdFrame(this.clientId, this.#lastSeq !== null, ackAfterChars);
     }
 
-    private confirmWrite(): void {
-        const confirmed = ++this.#confirmedSeq;
+    /** Write callbacks come in write order: the next `frames` frames have been written */
+    private confirmWrites(frames: number): void {
+        const confirmed = this.#confirmedSeq += frames;
         const unconfirmed = this.#unconfirmed;
         while (unconfirmed && unconfirmed.length > 0 && unconfirmed[0].seq !== 0 && unconfirmed[0].seq <= confirmed) {
             unconfirmed.shift()?.resolve();
         }
+    }
+
+    private wantAck(acks: AckTracker | null): void {
+        if (acks) {
+            this.#host.ackWanted(this);
+        }
+    }
+
+    /** The frames queued for the socket go out before what is written to it next (a ping, a close frame) */
+    private flushed(socket: WebSocket): WebSocket {
+        this.#host.writes.flushSocket(socket);
+        return socket;
     }
 
     /**
@@ -604,7 +630,7 @@ export class ServerClient implements MashroomWebSocketClient {
     private closeAsTooSlow(socket: WebSocket, why: string): void {
         this.#host.contextLogger(this).warn(`Client ${this.clientId} has ${why}: closing it as too slow (1013)`);
         // ws cuts the connection off if the peer does not complete the close in time (closeTimeout)
-        socket.close(CLOSE_TRY_AGAIN_LATER, 'Client too slow');
+        this.flushed(socket).close(CLOSE_TRY_AGAIN_LATER, 'Client too slow');
     }
 
     /**

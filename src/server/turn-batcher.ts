@@ -1,40 +1,76 @@
 import type {Socket} from 'net';
-import type WebSocket from 'ws';
+import WebSocket from 'ws';
 
 import {atEndOfTurn} from './end-of-turn';
+import {textFrameLength, writeTextFrame} from './text-frame';
+
+/** Told once for the frames of a socket that were written together: whether that failed, and how many they were */
+export type FramesWritten = (error: Error | null | undefined, frames: number) => void;
+
+/** What a client needs of the batcher */
+export interface TurnWrites {
+    beforeWrite(socket: WebSocket): boolean;
+    queue(socket: WebSocket, text: string, written: FramesWritten): void;
+    flushSocket(socket: WebSocket): void;
+}
+
+type Queued = {
+    readonly payloads: Array<Buffer>;
+    bytes: number;
+    readonly written: FramesWritten;
+};
 
 const kLastTurn = Symbol('mashroom-websocket-last-turn');
+const kQueued = Symbol('mashroom-websocket-queued');
 
-type TrackedSocket = Socket & {[kLastTurn]?: number};
-type WebSocketInternals = {readonly _socket?: TrackedSocket | null};
+type TrackedSocket = WebSocket & {
+    [kLastTurn]?: number;
+    [kQueued]?: Queued | null;
+    // ws has no public handle on its TCP socket
+    readonly _socket?: Socket | null;
+};
+
+export const isOpen = (socket: WebSocket): boolean => socket.readyState === WebSocket.OPEN;
 
 /**
- * Batches the writes to a socket that happen within one synchronous run of code (a "turn": up to the next
- * microtask checkpoint) into one system call. The first write of a turn goes out at once, as it would
- * without us (a single message per socket, as in a broadcast, costs nothing extra and reaches the peer
- * while the loop goes on); a second write in the same turn corks the socket, and the end of the turn (a
- * microtask) uncorks it. A burst of K messages to N clients then costs 2 × N system calls instead of K × N.
- * A turn ends at the first microtask checkpoint, so broadcasts awaited one after the other are separate
- * turns and not held back.
+ * Batches the text frames sent to a socket within one synchronous run of code (a "turn": up to the next
+ * microtask checkpoint) into one system call. The first frame of a turn goes out at once through ws, as it
+ * would without us: a single message per socket, as in a broadcast, costs nothing extra and reaches the peer
+ * while the loop goes on. The later ones of the turn are queued here and written at the end of the turn as
+ * one buffer. A burst of K messages to N clients then costs 2 × N system calls instead of K × N.
  *
- * `ws` has no public handle on its TCP socket; it writes unmasked, uncompressed frames straight to
- * `_socket`, so corking that socket from outside delays but never reorders or splits its frames. With
- * `perMessageDeflate: false` (as the server is configured) no write is ever queued inside `ws` itself.
+ * Why not cork the socket and let ws write: a corked socket keeps a write request, a frame header buffer and
+ * a callback per frame until the end of the turn. A burst to many clients holds K × N of them at once, more
+ * than the young generation of the heap takes, and the garbage collector then costs more than the writes.
+ * Here a queued frame is an array slot: the payload of a message sent to many clients in a row is encoded
+ * once and shared, and each socket gets one callback per turn for all its queued frames.
+ *
+ * What makes writing frames next to ws safe: ws writes unmasked, uncompressed frames straight to its socket,
+ * and with `perMessageDeflate: false` (as the server is configured) it never queues one itself, so frames
+ * written here cannot overtake or split one of its own. What ws writes on its own (the answer to a ping or
+ * to a close) it writes while handling input, and a turn in which frames are queued ends before any more
+ * input is handled. What we write through ws ourselves (a ping, a close frame, a keep-alive) must not
+ * overtake the queued frames either: `flushSocket` before it. Queued frames of a socket that has begun to
+ * close are not written (nothing may follow a close frame): they count as failed.
  */
-export class TurnBatcher {
+export class TurnBatcher implements TurnWrites {
 
     private turn = 0;
-    private corked: Array<Socket> = [];
+    private queued: Array<TrackedSocket> = [];
     private scheduled = false;
+    // The last text queued and its encoding: a message sent to many clients in a row is encoded once
+    private lastText: string | null = null;
+    private lastPayload: Buffer | null = null;
     private readonly endOfTurn = (): void => this.flush();
 
     /**
-     * Call before writing to the socket. Returns true for the first write to it in this turn (and whenever
-     * it cannot tell): then what the socket still has to send was left over from earlier turns.
+     * Call before sending a text frame to the socket. True for the first frame of this turn (and whenever
+     * the socket is not open, which ws then reports): send it through ws at once; what the socket still has
+     * to send was left over from earlier turns. False for a later one: `queue` it.
      */
     beforeWrite(webSocket: WebSocket): boolean {
-        const socket = (webSocket as unknown as WebSocketInternals)._socket;
-        if (!socket || socket.destroyed) {
+        const socket = webSocket as TrackedSocket;
+        if (!isOpen(socket)) {
             return true;
         }
         if (socket[kLastTurn] !== this.turn) {
@@ -42,25 +78,53 @@ export class TurnBatcher {
             this.schedule();
             return true;
         }
-        if (socket.writableCorked === 0) {
-            socket.cork();
-            this.corked.push(socket);
-        }
         return false;
     }
 
-    /** End the turn now: uncork what was corked (also done at the end of every turn with writes) */
+    /** Queue a text frame to go out with the others of this turn; `written` is told when they are out */
+    queue(webSocket: WebSocket, text: string, written: FramesWritten): void {
+        const socket = webSocket as TrackedSocket;
+        let queued = socket[kQueued];
+        if (!queued) {
+            queued = {payloads: [], bytes: 0, written};
+            socket[kQueued] = queued;
+            this.queued.push(socket);
+            this.schedule();
+        }
+        let payload = this.lastPayload;
+        if (payload === null || text !== this.lastText) {
+            payload = Buffer.from(text);
+            this.lastText = text;
+            this.lastPayload = payload;
+        }
+        queued.payloads.push(payload);
+        queued.bytes += textFrameLength(payload.length);
+    }
+
+    /** Write what is queued for the socket now: call it before writing anything else to the socket */
+    flushSocket(webSocket: WebSocket): void {
+        const socket = webSocket as TrackedSocket;
+        const queued = socket[kQueued];
+        if (queued) {
+            socket[kQueued] = null;
+            writeQueued(socket, queued);
+        }
+    }
+
+    /** End the turn now: write what was queued (also done at the end of every turn with writes) */
     flush(): void {
         this.scheduled = false;
         this.turn++;
-        if (this.corked.length === 0) {
-            // The common turn (one write per socket): nothing to allocate
+        this.lastText = null;
+        this.lastPayload = null;
+        if (this.queued.length === 0) {
+            // The common turn (one frame per socket): nothing to allocate
             return;
         }
-        const corked = this.corked;
-        this.corked = [];
-        for (const socket of corked) {
-            socket.uncork();
+        const sockets = this.queued;
+        this.queued = [];
+        for (const socket of sockets) {
+            this.flushSocket(socket);
         }
     }
 
@@ -71,3 +135,18 @@ export class TurnBatcher {
         }
     }
 }
+
+const writeQueued = (socket: TrackedSocket, queued: Queued): void => {
+    const frames = queued.payloads.length;
+    const raw = socket._socket;
+    if (!isOpen(socket) || !raw || raw.destroyed) {
+        queued.written(new Error('WebSocket is not open'), frames);
+        return;
+    }
+    const data = Buffer.allocUnsafe(queued.bytes);
+    let offset = 0;
+    for (const payload of queued.payloads) {
+        offset = writeTextFrame(data, offset, payload);
+    }
+    raw.write(data, (error) => queued.written(error, frames));
+};

@@ -9,12 +9,21 @@ import {newClientId} from '../../src/server/client-id';
 import {ServerClient} from '../../src/server/ServerClient';
 import type {ClientHost} from '../../src/server/ServerClient';
 import {TurnBatcher} from '../../src/server/turn-batcher';
-import {writeFrame} from '../../src/server/write-frame';
+import type {TurnWrites} from '../../src/server/turn-batcher';
 import {RecordingLog} from '../helpers/recording-logger';
 import {nextMessage, socketPair} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
 import {USERS} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
+
+// Every frame is the first of its turn: each goes out through ws at once
+const unbatched: TurnWrites = {
+    beforeWrite: () => true,
+    queue: () => {
+        throw new Error('Nothing is queued when nothing is batched');
+    },
+    flushSocket: () => undefined,
+};
 
 describe('ServerClient', () => {
     const log = new RecordingLog();
@@ -29,7 +38,7 @@ describe('ServerClient', () => {
         bufferBudget: new BufferBudget(10_000_000),
         maxUnsentBytes: 1_000_000,
         contextLogger: () => log.factory('test'),
-        beforeWrite: () => true,
+        writes: unbatched,
         reconnectWindowPassed: (client) => expired.push(client),
         bufferUnusable: () => undefined,
         ackWanted: () => undefined,
@@ -81,16 +90,15 @@ describe('ServerClient', () => {
 
     describe('with writes batched per turn', () => {
         const batchingHost = (): ClientHost => {
-            const batcher = new TurnBatcher();
-            return {...host(null), beforeWrite: (socket) => batcher.beforeWrite(socket)};
+            return {...host(null), writes: new TurnBatcher()};
         };
 
-        it('settles the messages written to the corked socket in one turn, and delivers them in order', async () => {
+        it('settles the messages queued in one turn together, and delivers them in order', async () => {
             const {server, client} = await pair();
             const serverClient = newClient(batchingHost(), server);
             const received: Array<string> = [];
             client.on('message', (data) => received.push(data.toString()));
-            // The first goes out at once, the others to the corked socket, all in one system call at the end of the turn
+            // The first goes out at once, the others are queued and leave in one system call at the end of the turn
             const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
             // Those that leave together share one promise
             expect(sends[2]).toBe(sends[1]);
@@ -104,10 +112,56 @@ describe('ServerClient', () => {
             const {server} = await pair();
             const serverClient = newClient(batchingHost(), server);
             const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
-            // Dropped before the end of the turn: the corked ones were never written
+            // Dropped before the end of the turn: the queued ones were never written
             expect(serverClient.socketDropped()).toBe(false);
             const outcomes = await Promise.allSettled(sends);
             expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+        });
+
+        /** Messages as text, a ping and the close as such, in the order the client gets them */
+        const events = (client: WebSocket): Array<string> => {
+            const seen: Array<string> = [];
+            client.on('message', (data) => seen.push(data.toString()));
+            client.on('ping', () => seen.push('(ping)'));
+            client.on('close', (code) => seen.push(`(close ${code})`));
+            return seen;
+        };
+
+        it('pings only after the messages queued before the ping (a pong acknowledges what was sent before it)', async () => {
+            const {server, client} = await pair();
+            const serverClient = newClient({...host(await openStore()), writes: new TurnBatcher()}, server);
+            const seen = events(client);
+            [1, 2, 3].forEach((n) => void serverClient.send(`{"n":${n}}`));
+            serverClient.ping();
+            await waitFor(() => seen.length === 4, 'the messages and the ping');
+            expect(seen).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', '(ping)']);
+        });
+
+        it('closes only after the messages queued before the close', async () => {
+            const {server, client} = await pair();
+            const serverClient = newClient(batchingHost(), server);
+            const seen = events(client);
+            const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
+            serverClient.close(1000, 'Done');
+            await Promise.allSettled(sends);
+            await waitFor(() => seen.length === 4, 'the messages and the close');
+            expect(seen).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', '(close 1000)']);
+        });
+
+        it('buffers the messages queued in a turn in which ws began to close the socket (nothing may follow its close frame)', async () => {
+            const {server, client} = await pair();
+            const store = await openStore();
+            const serverClient = newClient({...host(store), writes: new TurnBatcher()}, server);
+            const seen = events(client);
+            const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
+            // As ws does when the peer's close frame came in the same turn
+            server.close(1000);
+            await waitFor(() => seen.includes('(close 1000)'), 'the close');
+            expect(seen).toEqual(['{"n":1}', '(close 1000)']);
+            expect(serverClient.socketDropped()).toBe(true);
+            await Promise.all(sends);
+            // Nothing acknowledged the first either: all three wait for the client to resume
+            expect(await store.readAll(serverClient.clientId)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
         });
     });
 
@@ -129,12 +183,6 @@ describe('ServerClient', () => {
         serverClient.socketDropped();
         await late;
         expect(await store.readAll(serverClient.clientId)).toEqual(['{"late":true}']);
-    });
-
-    it('reports a failing write of a socket as a rejection', async () => {
-        const {server} = await pair();
-        server.close();
-        await expect(writeFrame(server, 'x')).rejects.toThrow(/not open/);
     });
 
     it('is gone after a drop without buffering, and rejects sends', async () => {

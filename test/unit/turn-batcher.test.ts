@@ -1,58 +1,133 @@
 import type {Socket} from 'net';
 import {TurnBatcher} from '../../src/server/turn-batcher';
+import type {FramesWritten} from '../../src/server/turn-batcher';
 import {socketPair} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
 
 describe('TurnBatcher', () => {
-    let pair: SocketPair;
-    const rawSocket = (): Socket => (pair.server as unknown as {_socket: Socket})._socket;
-
-    beforeEach(async () => {
-        pair = await socketPair();
-    });
+    const pairs: Array<SocketPair> = [];
+    const pair = async (): Promise<SocketPair> => {
+        const created = await socketPair();
+        pairs.push(created);
+        return created;
+    };
+    const rawSocket = (of: SocketPair): Socket => (of.server as unknown as {_socket: Socket})._socket;
 
     afterEach(async () => {
-        await pair.close();
+        await Promise.all(pairs.splice(0).map((each) => each.close()));
     });
 
-    const receive = async (count: number): Promise<Array<string>> => {
+    /** What the client side receives, in order: messages as text, control frames by name */
+    const record = (of: SocketPair): Array<string> => {
         const received: Array<string> = [];
-        pair.client.on('message', (data) => received.push(data.toString()));
-        while (received.length < count) {
-            await new Promise(setImmediate);
-        }
+        of.client.on('message', (data, isBinary) => received.push(isBinary ? 'binary' : data.toString()));
+        of.client.on('ping', () => received.push('(ping)'));
+        of.client.on('close', () => received.push('(close)'));
         return received;
     };
 
-    it('sends the first write of a turn at once and batches the rest of the turn into one write, in order', async () => {
-        const batcher = new TurnBatcher();
-        const raw = rawSocket();
-        const writes = jest.spyOn(raw, '_writev' as never);
-        const receiving = receive(50);
-        for (let n = 0; n < 50; n++) {
-            const first = batcher.beforeWrite(pair.server);
-            // Only the first write of the turn is the first
-            expect(first).toBe(n === 0);
-            pair.server.send(String(n));
+    const until = async (condition: () => boolean): Promise<void> => {
+        while (!condition()) {
+            await new Promise(setImmediate);
         }
-        // The first frame is out, the other 49 wait for the end of the turn
-        expect(writes).toHaveBeenCalledTimes(1);
-        expect(raw.writableCorked).toBe(1);
+    };
+
+    /** Send like a client does: the first frame of a turn through ws, later ones queued */
+    const send = (batcher: TurnBatcher, of: SocketPair, text: string, written: FramesWritten = () => undefined): void => {
+        if (batcher.beforeWrite(of.server)) {
+            of.server.send(text);
+        } else {
+            batcher.queue(of.server, text, written);
+        }
+    };
+
+    it('sends the first frame of a turn at once and the rest of the turn in one write at its end, in order', async () => {
+        const batcher = new TurnBatcher();
+        const sockets = await pair();
+        const raw = rawSocket(sockets);
+        const received = record(sockets);
+        const writes = jest.spyOn(raw, 'write');
+        const reports: Array<[Error | null | undefined, number]> = [];
+        for (let n = 0; n < 50; n++) {
+            send(batcher, sockets, String(n), (error, frames) => {
+            reports.push([error, frames]);
+        });
+        }
+        // ws wrote the first frame (its header and payload), the other 49 wait for the end of the turn
+        const writesOfTheFirst = writes.mock.calls.length;
+        expect(writesOfTheFirst).toBeGreaterThan(0);
         await new Promise(process.nextTick);
-        expect(raw.writableCorked).toBe(0);
-        expect(writes).toHaveBeenCalledTimes(2);
-        expect(await receiving).toEqual(Array.from({length: 50}, (_, n) => String(n)));
+        expect(writes).toHaveBeenCalledTimes(writesOfTheFirst + 1);
+        await until(() => received.length === 50);
+        expect(received).toEqual(Array.from({length: 50}, (_, n) => String(n)));
+        // One report for all 49, after the write
+        expect(reports).toEqual([[null, 49]]);
     });
 
-    it('leaves a single write per turn alone', async () => {
+    it('leaves a single frame per turn alone, and starts every turn afresh', async () => {
         const batcher = new TurnBatcher();
-        const raw = rawSocket();
-        expect(batcher.beforeWrite(pair.server)).toBe(true);
-        pair.server.send('only');
-        expect(raw.writableCorked).toBe(0);
+        const sockets = await pair();
+        expect(batcher.beforeWrite(sockets.server)).toBe(true);
+        sockets.server.send('only');
+        // A second frame in the same turn is not the first
+        expect(batcher.beforeWrite(sockets.server)).toBe(false);
         await new Promise(process.nextTick);
-        // A new turn starts afresh
-        expect(batcher.beforeWrite(pair.server)).toBe(true);
-        expect(await receive(1)).toEqual(['only']);
+        expect(batcher.beforeWrite(sockets.server)).toBe(true);
+    });
+
+    it('writes frames that a WebSocket client reads back whatever the length form and the characters', async () => {
+        const batcher = new TurnBatcher();
+        const sockets = await pair();
+        const received = record(sockets);
+        // 7-bit, 16-bit and 64-bit length forms at their edges, and text whose UTF-8 is longer than its characters
+        const texts = ['first', '', 'a'.repeat(125), 'b'.repeat(126), 'c'.repeat(0xffff), 'd'.repeat(0x10000), 'ü€😀'.repeat(40), 'ü'.repeat(63)];
+        texts.forEach((text) => send(batcher, sockets, text));
+        await until(() => received.length === texts.length);
+        expect(received).toEqual(texts);
+    });
+
+    it('encodes a text queued for many sockets in a row once, and gives each its own frames', async () => {
+        const batcher = new TurnBatcher();
+        const all = [await pair(), await pair(), await pair()];
+        const received = all.map(record);
+        const encodings = jest.spyOn(Buffer, 'from');
+        for (const message of ['{"k":0}', '{"k":1}']) {
+            all.forEach((sockets) => send(batcher, sockets, message));
+        }
+        // The first message went out through ws on each socket; the second was queued for all three
+        expect(encodings.mock.calls.filter(([value]) => value === '{"k":1}')).toHaveLength(1);
+        encodings.mockRestore();
+        await until(() => received.every((messages) => messages.length === 2));
+        expect(received).toEqual([['{"k":0}', '{"k":1}'], ['{"k":0}', '{"k":1}'], ['{"k":0}', '{"k":1}']]);
+    });
+
+    it('writes the queued frames ahead of what comes next when asked to (a ping, a close frame)', async () => {
+        const batcher = new TurnBatcher();
+        const sockets = await pair();
+        const received = record(sockets);
+        ['1', '2', '3'].forEach((text) => send(batcher, sockets, text));
+        batcher.flushSocket(sockets.server);
+        sockets.server.ping();
+        send(batcher, sockets, '4');
+        batcher.flushSocket(sockets.server);
+        sockets.server.close(1000);
+        await until(() => received.includes('(close)'));
+        expect(received).toEqual(['1', '2', '3', '(ping)', '4', '(close)']);
+    });
+
+    it('does not write queued frames after the socket began to close, and reports them as failed', async () => {
+        const batcher = new TurnBatcher();
+        const sockets = await pair();
+        const received = record(sockets);
+        const reports: Array<[Error | null | undefined, number]> = [];
+        ['1', '2', '3'].forEach((text) => send(batcher, sockets, text, (error, frames) => {
+            reports.push([error, frames]);
+        }));
+        // A close frame is out: nothing may follow it
+        sockets.server.close(1000);
+        await new Promise(process.nextTick);
+        expect(reports).toEqual([[expect.objectContaining({message: 'WebSocket is not open'}), 2]]);
+        await until(() => received.includes('(close)'));
+        expect(received).toEqual(['1', '(close)']);
     });
 });
