@@ -104,6 +104,11 @@ const main = async () => {
 
     // The coordinator is gone (it crashed or was stopped): no server is left behind, listening on its core
     process.on('disconnect', () => process.exit(0));
+    // The burst sends fire and forget (see candidates.js): a send that fails ends the run, saying so
+    process.on('unhandledRejection', (reason) => {
+        process.stderr.write(`${name}: a send failed, the run is void: ${reason instanceof Error ? reason.stack : String(reason)}\n`);
+        process.exit(1);
+    });
     process.on('message', async (/** @type {any} */ command) => {
         switch (command.cmd) {
             case 'memory': {

@@ -115,6 +115,7 @@ export class MashroomWebSocketServer {
             noServer: true,
             clientTracking: false,
             // Compression would make ws queue frames internally, which the write batching relies on it not doing
+            // (see TurnBatcher, also for what ws writes by itself)
             perMessageDeflate: false,
             // ws refuses a larger frame (or fragmented message) from its header, before buffering it
             maxPayload: options.maxMessageSizeBytes,
@@ -364,6 +365,8 @@ export class MashroomWebSocketServer {
         const client = new ServerClient(this.host, webSocket, connect.connectPath, connect.user, loggerContext, clientId, webSocket.protocol === DELIVERY_PROTOCOL);
         this.registry.add(client);
         this.attachSocket(webSocket, client);
+        // Whatever was queued for the connection (it may have served a client before) goes out ahead of the id
+        this.batcher.flushSocket(webSocket);
         webSocket.send(client.idFrame());
         this.contextLogger(client).info(`Client ${clientId} of user ${connect.user.username} connected on ${connect.connectPath || '/'} (${this.registry.size} client(s))`);
     }
@@ -398,8 +401,9 @@ export class MashroomWebSocketServer {
                 this.forget(client, !neverHere);
                 if (socket && !this.stopped) {
                     this.addClient(socket, connect);
-                } else {
-                    socket?.close(CLOSE_GOING_AWAY, 'Server shutting down');
+                } else if (socket) {
+                    this.batcher.flushSocket(socket);
+                    socket.close(CLOSE_GOING_AWAY, 'Server shutting down');
                 }
             }
         }, (error: unknown) => {

@@ -70,12 +70,12 @@ class Pending {
     }
 }
 
-type WebSocketInternals = {readonly _socket?: {readonly writableLength: number; readonly writableCorked: number} | null};
+type WebSocketInternals = {readonly _socket?: {readonly writableLength: number} | null};
 
 /** Whether everything written to the socket so far went straight to the operating system */
 const isWrittenThrough = (socket: WebSocket): boolean => {
     const raw = (socket as unknown as WebSocketInternals)._socket;
-    return !!raw && raw.writableLength === 0 && raw.writableCorked === 0;
+    return !!raw && raw.writableLength === 0;
 };
 
 export type ResumeOutcome = 'resumed' | 'lost' | 'interrupted';
@@ -128,10 +128,11 @@ export class ServerClient implements MashroomWebSocketClient {
     // Promises of messages written (or held back) but not yet written through; oldest first. A write the
     // operating system took at once is not kept here at all
     #unconfirmed: Array<Pending> | null = null;
-    // The entry that the messages queued in this turn share (see TurnBatcher): they leave in one system call,
-    // so one promise (settled by the write callback of the last of them) stands for all of them
+    // The entry that the messages of this turn after the first share (see TurnBatcher): they leave in one
+    // write (or with the first, if it was not written through), so one promise, settled by the write callback
+    // of the last of them, stands for all of them
     #turnEntry: Pending | null = null;
-    // Writes of messages handed to ws, and write callbacks received; equal again after every drop
+    // Frames handed to ws or queued, and frames that write callbacks confirmed; equal again after every drop
     #writeSeq = 0;
     #confirmedSeq = 0;
     // Bytes held back because the socket is closing (nothing can be written any more)
@@ -139,7 +140,7 @@ export class ServerClient implements MashroomWebSocketClient {
     // Sent during a resume (or while a claim from another node runs), to follow the replay; not numbered yet,
     // since the numbering of a client claimed from another node is only known once the claim succeeds
     #resumeQueue: Array<Pending> | null = null;
-    // One write callback for all messages of this client, made on first use: no closure per message.
+    // One write callback for all messages of a connection, made on first use: no closure per message.
     // Write callbacks come in write order, so counting the frames they report tells which have been written
     #onWritten: ((error?: Error | null, frames?: number) => void) | null = null;
     // For a client of the delivery protocol: the number of the last message; null for plain clients
@@ -232,8 +233,13 @@ export class ServerClient implements MashroomWebSocketClient {
      */
     socketDropped(): boolean {
         const store = this.#host.bufferStore?.available ? this.#host.bufferStore : null;
+        if (this.#socket) {
+            // Whatever it still had queued is among the undelivered now, and must not reach the wire later
+            this.#host.writes.discard(this.#socket);
+        }
         this.#socket = null;
         this.#epoch++;
+        this.#onWritten = null;
         this.alive = false;
         this.endProbe('gone');
         if (this.#unclaimed) {
@@ -356,8 +362,9 @@ export class ServerClient implements MashroomWebSocketClient {
         if (lastSeq !== null && this.#lastSeq !== null) {
             replay = replay.filter((frame) => (seqOfEnvelope(frame) ?? Infinity) > lastSeq);
         }
+        // The first frame of the turn: the replay after it is queued and leaves in one write
         this.#host.writes.beforeWrite(socket);
-        socket.send(this.idFrame());
+        this.flushed(socket).send(this.idFrame());
         this.#resumeQueue = null;
         this.#state = 'open';
         // Nobody waits for the replayed frames: a drop before they are written must not reject unobserved
@@ -486,6 +493,7 @@ export class ServerClient implements MashroomWebSocketClient {
         this.#state = 'closed';
         this.#socket = null;
         this.#epoch++;
+        this.#onWritten = null;
         this.alive = false;
         this.clearReconnectTimer();
         this.endProbe('gone');
@@ -519,12 +527,7 @@ export class ServerClient implements MashroomWebSocketClient {
             return this.holdBack(socket, pending ?? new Pending(frame));
         }
         const writes = this.#host.writes;
-        const onWritten = this.#onWritten ??= (error, frames = 1) => {
-            // On an error the socket is going down; its close event puts the messages into the buffer (or rejects them)
-            if (!error) {
-                this.confirmWrites(frames);
-            }
-        };
+        const onWritten = this.#onWritten ??= this.writeCallback();
         const first = writes.beforeWrite(socket);
         if (first) {
             // Those queued after the first frame of a turn share a new turn entry
@@ -587,6 +590,17 @@ export class ServerClient implements MashroomWebSocketClient {
             ? Math.max(1, Math.min(ACK_AFTER_CHARS_MAX, Math.floor(this.maxReadUnacknowledgedBytes() / 8)))
             : null;
         return setClientIdFrame(this.clientId, this.#lastSeq !== null, ackAfterChars);
+    }
+
+    private writeCallback(): (error?: Error | null, frames?: number) => void {
+        const epoch = this.#epoch;
+        return (error, frames = 1) => {
+            // On an error the socket is going down; its close event puts the messages into the buffer (or
+            // rejects them). A late callback of an earlier connection counts for nothing on this one
+            if (!error && epoch === this.#epoch) {
+                this.confirmWrites(frames);
+            }
+        };
     }
 
     /** Write callbacks come in write order: the next `frames` frames have been written */

@@ -12,6 +12,7 @@ export interface TurnWrites {
     beforeWrite(socket: WebSocket): boolean;
     queue(socket: WebSocket, text: string, written: FramesWritten): void;
     flushSocket(socket: WebSocket): void;
+    discard(socket: WebSocket): void;
 }
 
 type Queued = {
@@ -46,12 +47,15 @@ export const isOpen = (socket: WebSocket): boolean => socket.readyState === WebS
  * once and shared, and each socket gets one callback per turn for all its queued frames.
  *
  * What makes writing frames next to ws safe: ws writes unmasked, uncompressed frames straight to its socket,
- * and with `perMessageDeflate: false` (as the server is configured) it never queues one itself, so frames
- * written here cannot overtake or split one of its own. What ws writes on its own (the answer to a ping or
- * to a close) it writes while handling input, and a turn in which frames are queued ends before any more
- * input is handled. What we write through ws ourselves (a ping, a close frame, a keep-alive) must not
- * overtake the queued frames either: `flushSocket` before it. Queued frames of a socket that has begun to
- * close are not written (nothing may follow a close frame): they count as failed.
+ * and with `perMessageDeflate: false` (as the server is configured) it never queues one itself (nor for
+ * strings and Buffers, the only data we give it), so frames written here cannot overtake or split one of its
+ * own. What we write through ws ourselves must not overtake the queued frames: `flushSocket` before a ping
+ * (its pong acknowledges what was sent before it), a close frame or a keep-alive. ws also writes on its own
+ * while it handles input, and it handles all frames of one chunk in one turn: a listener's queued replies to a
+ * message may be overtaken by ws's pong to a ping that followed the message. That is harmless: the peer's
+ * pings acknowledge nothing here, and a pong may come between any two messages. If ws answers a close frame
+ * instead, the socket is closing, and nothing may follow a close frame: queued frames of a socket that began
+ * to close are not written; they count as failed.
  */
 export class TurnBatcher implements TurnWrites {
 
@@ -111,6 +115,11 @@ export class TurnBatcher implements TurnWrites {
         }
     }
 
+    /** Forget what is queued for the socket: its connection is given up, and what was queued with it */
+    discard(webSocket: WebSocket): void {
+        (webSocket as TrackedSocket)[kQueued] = null;
+    }
+
     /** End the turn now: write what was queued (also done at the end of every turn with writes) */
     flush(): void {
         this.scheduled = false;
@@ -143,7 +152,15 @@ const writeQueued = (socket: TrackedSocket, queued: Queued): void => {
         queued.written(new Error('WebSocket is not open'), frames);
         return;
     }
-    const data = Buffer.allocUnsafe(queued.bytes);
+    let data: Buffer;
+    try {
+        data = Buffer.allocUnsafe(queued.bytes);
+    } catch (error) {
+        // More than a Buffer can hold: these frames cannot go out, and nothing may go out after them
+        socket.terminate();
+        queued.written(error instanceof Error ? error : new Error(String(error)), frames);
+        return;
+    }
     let offset = 0;
     for (const payload of queued.payloads) {
         offset = writeTextFrame(data, offset, payload);

@@ -1,5 +1,5 @@
 import {createServer} from 'http';
-import type {AddressInfo} from 'net';
+import type {AddressInfo, Socket} from 'net';
 import WebSocket, {WebSocketServer} from 'ws';
 
 export type SocketPair = {
@@ -39,3 +39,26 @@ export const socketPair = async (): Promise<SocketPair> => {
 
 export const nextMessage = (socket: WebSocket): Promise<string> =>
     new Promise((resolve) => socket.once('message', (data) => resolve(data.toString())));
+
+/**
+ * The opcodes of the frames a client's connection carries, in order, read from the bytes on the wire (a ws
+ * client stops reading at a close frame, so its events cannot tell whether anything followed it)
+ */
+export const wireOpcodes = (client: WebSocket): (() => Array<number>) => {
+    const chunks: Array<Buffer> = [];
+    (client as unknown as {_socket: Socket})._socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    return () => {
+        const bytes = Buffer.concat(chunks);
+        const opcodes: Array<number> = [];
+        let offset = 0;
+        // Frames from a server are not masked
+        while (offset + 2 <= bytes.length) {
+            const length7 = bytes[offset + 1] & 0x7f;
+            const header = length7 === 126 ? 4 : length7 === 127 ? 10 : 2;
+            const length = length7 === 126 ? bytes.readUInt16BE(offset + 2) : length7 === 127 ? Number(bytes.readBigUInt64BE(offset + 2)) : length7;
+            opcodes.push(bytes[offset] & 0x0f);
+            offset += header + length;
+        }
+        return opcodes;
+    };
+};

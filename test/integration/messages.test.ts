@@ -1,6 +1,8 @@
 import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';
+import type {Socket} from 'net';
 import {TestClient} from '../helpers/test-client';
+import {wireOpcodes} from '../helpers/socket-pair';
 import {waitFor} from '../helpers/wait';
 import type {MashroomWebSocketClient} from '../../type-definitions';
 
@@ -99,6 +101,43 @@ describe('messages from and to clients', () => {
         } finally {
             process.off('unhandledRejection', unhandled);
         }
+    });
+
+    describe('several frames in one TCP chunk (ws handles them in one turn, and the replies are batched)', () => {
+        /** Write what `send` sends in one chunk */
+        const inOneChunk = (send: () => void): void => {
+            const raw = (client.socket as unknown as {_socket: Socket})._socket;
+            raw.cork();
+            send();
+            raw.uncork();
+        };
+        const replies = (): Array<unknown> => client.received.map((text) => JSON.parse(text) as {echo?: unknown}).filter((message) => 'echo' in message);
+
+        it('answers messages in order around a ping that came with them', async () => {
+            const opcodes = wireOpcodes(client.socket);
+            inOneChunk(() => {
+                [1, 2, 3].forEach((n) => client.send({n}));
+                client.socket.ping();
+                [4, 5].forEach((n) => client.send({n}));
+            });
+            await waitFor(() => replies().length === 5, 'five replies');
+            expect(replies()).toEqual([1, 2, 3, 4, 5].map((n) => ({echo: {n}})));
+            // ws answered the ping by itself (the pong may come before the queued replies: no order holds between them)
+            expect(opcodes()).toContain(10);
+        });
+
+        it('sends no reply after the close frame that answered a close in the same chunk', async () => {
+            const opcodes = wireOpcodes(client.socket);
+            inOneChunk(() => {
+                [1, 2, 3].forEach((n) => client.send({n}));
+                client.socket.close(1000);
+            });
+            expect((await client.closed).code).toBe(1000);
+            // The first reply went out at once; the queued ones would have followed the close frame
+            expect(opcodes()).toEqual([1, 8]);
+            expect(received).toHaveLength(3);
+            await waitFor(() => server.service.getClientCount() === 0, 'the client to be gone');
+        });
     });
 
     it('logs a message that no listener takes at warn level', async () => {

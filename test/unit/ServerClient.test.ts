@@ -11,7 +11,7 @@ import type {ClientHost} from '../../src/server/ServerClient';
 import {TurnBatcher} from '../../src/server/turn-batcher';
 import type {TurnWrites} from '../../src/server/turn-batcher';
 import {RecordingLog} from '../helpers/recording-logger';
-import {nextMessage, socketPair} from '../helpers/socket-pair';
+import {nextMessage, socketPair, wireOpcodes} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
 import {USERS} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
@@ -23,6 +23,7 @@ const unbatched: TurnWrites = {
         throw new Error('Nothing is queued when nothing is batched');
     },
     flushSocket: () => undefined,
+    discard: () => undefined,
 };
 
 describe('ServerClient', () => {
@@ -89,8 +90,15 @@ describe('ServerClient', () => {
     });
 
     describe('with writes batched per turn', () => {
-        const batchingHost = (): ClientHost => {
-            return {...host(null), writes: new TurnBatcher()};
+        const batchingHost = (bufferStore: ReconnectBufferStore | null = null): ClientHost => ({...host(bufferStore), writes: new TurnBatcher()});
+
+        /** Messages as text, a ping and the close as such, in the order the client gets them */
+        const events = (client: WebSocket): Array<string> => {
+            const seen: Array<string> = [];
+            client.on('message', (data) => seen.push(data.toString()));
+            client.on('ping', () => seen.push('(ping)'));
+            client.on('close', (code) => seen.push(`(close ${code})`));
+            return seen;
         };
 
         it('settles the messages queued in one turn together, and delivers them in order', async () => {
@@ -108,31 +116,32 @@ describe('ServerClient', () => {
             expect(received).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
         });
 
-        it('rejects each message of a turn that its connection did not get to write, without buffering', async () => {
-            const {server} = await pair();
+        it('rejects each message of a turn that its connection did not get to write, and never writes it, without buffering', async () => {
+            const {server, client} = await pair();
             const serverClient = newClient(batchingHost(), server);
+            const seen = events(client);
             const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
             // Dropped before the end of the turn: the queued ones were never written
             expect(serverClient.socketDropped()).toBe(false);
             const outcomes = await Promise.allSettled(sends);
             expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+            // Nor are they written afterwards, to a connection that was given up
+            server.close(1000);
+            await waitFor(() => seen.includes('(close 1000)'), 'the close');
+            expect(seen).toEqual(['{"n":1}', '(close 1000)']);
         });
 
-        /** Messages as text, a ping and the close as such, in the order the client gets them */
-        const events = (client: WebSocket): Array<string> => {
-            const seen: Array<string> = [];
-            client.on('message', (data) => seen.push(data.toString()));
-            client.on('ping', () => seen.push('(ping)'));
-            client.on('close', (code) => seen.push(`(close ${code})`));
-            return seen;
-        };
-
-        it('pings only after the messages queued before the ping (a pong acknowledges what was sent before it)', async () => {
+        // Each ping asks how far the peer has read: its pong acknowledges what was sent before it
+        it.each([
+            ['the dead peer check', (serverClient: ServerClient) => serverClient.ping()],
+            ['the acknowledgement request', (serverClient: ServerClient) => serverClient.pingForAck()],
+            ['the liveness probe', (serverClient: ServerClient) => void serverClient.probe(60_000)],
+        ])('pings for %s only after the messages queued before the ping', async (_, ping) => {
             const {server, client} = await pair();
-            const serverClient = newClient({...host(await openStore()), writes: new TurnBatcher()}, server);
+            const serverClient = newClient(batchingHost(await openStore()), server);
             const seen = events(client);
             [1, 2, 3].forEach((n) => void serverClient.send(`{"n":${n}}`));
-            serverClient.ping();
+            ping(serverClient);
             await waitFor(() => seen.length === 4, 'the messages and the ping');
             expect(seen).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', '(ping)']);
         });
@@ -143,7 +152,9 @@ describe('ServerClient', () => {
             const seen = events(client);
             const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
             serverClient.close(1000, 'Done');
-            await Promise.allSettled(sends);
+            // Closed for good: what was not yet written when it closed rejects, as without batching
+            const outcomes = await Promise.allSettled(sends);
+            expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
             await waitFor(() => seen.length === 4, 'the messages and the close');
             expect(seen).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', '(close 1000)']);
         });
@@ -151,12 +162,15 @@ describe('ServerClient', () => {
         it('buffers the messages queued in a turn in which ws began to close the socket (nothing may follow its close frame)', async () => {
             const {server, client} = await pair();
             const store = await openStore();
-            const serverClient = newClient({...host(store), writes: new TurnBatcher()}, server);
+            const serverClient = newClient(batchingHost(store), server);
             const seen = events(client);
+            const opcodes = wireOpcodes(client);
             const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
             // As ws does when the peer's close frame came in the same turn
             server.close(1000);
             await waitFor(() => seen.includes('(close 1000)'), 'the close');
+            // On the wire: the first message, the close frame, and nothing after it
+            expect(opcodes()).toEqual([1, 8]);
             expect(seen).toEqual(['{"n":1}', '(close 1000)']);
             expect(serverClient.socketDropped()).toBe(true);
             await Promise.all(sends);

@@ -1,7 +1,7 @@
 import type {Socket} from 'net';
 import {TurnBatcher} from '../../src/server/turn-batcher';
 import type {FramesWritten} from '../../src/server/turn-batcher';
-import {socketPair} from '../helpers/socket-pair';
+import {socketPair, wireOpcodes} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
 
 describe('TurnBatcher', () => {
@@ -101,6 +101,23 @@ describe('TurnBatcher', () => {
         expect(received).toEqual([['{"k":0}', '{"k":1}'], ['{"k":0}', '{"k":1}'], ['{"k":0}', '{"k":1}']]);
     });
 
+    it('forgets what is queued for a socket when told to', async () => {
+        const batcher = new TurnBatcher();
+        const sockets = await pair();
+        const received = record(sockets);
+        const reports: Array<number> = [];
+        ['1', '2', '3'].forEach((text) => send(batcher, sockets, text, (_, frames) => {
+            reports.push(frames);
+        }));
+        batcher.discard(sockets.server);
+        await new Promise(process.nextTick);
+        send(batcher, sockets, '4');
+        sockets.server.close(1000);
+        await until(() => received.includes('(close)'));
+        expect(received).toEqual(['1', '4', '(close)']);
+        expect(reports).toEqual([]);
+    });
+
     it('writes the queued frames ahead of what comes next when asked to (a ping, a close frame)', async () => {
         const batcher = new TurnBatcher();
         const sockets = await pair();
@@ -119,6 +136,7 @@ describe('TurnBatcher', () => {
         const batcher = new TurnBatcher();
         const sockets = await pair();
         const received = record(sockets);
+        const opcodes = wireOpcodes(sockets.client);
         const reports: Array<[Error | null | undefined, number]> = [];
         ['1', '2', '3'].forEach((text) => send(batcher, sockets, text, (error, frames) => {
             reports.push([error, frames]);
@@ -129,5 +147,7 @@ describe('TurnBatcher', () => {
         expect(reports).toEqual([[expect.objectContaining({message: 'WebSocket is not open'}), 2]]);
         await until(() => received.includes('(close)'));
         expect(received).toEqual(['1', '(close)']);
+        // Nothing on the wire after the close frame either
+        expect(opcodes()).toEqual([1, 8]);
     });
 });
