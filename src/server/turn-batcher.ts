@@ -47,9 +47,8 @@ export const isOpen = (socket: WebSocket): boolean => socket.readyState === WebS
  * once and shared, and each socket gets one callback per turn for all its queued frames.
  *
  * What makes writing frames next to ws safe: ws writes unmasked, uncompressed frames straight to its socket,
- * and with `perMessageDeflate: false` (as the server is configured) it never queues one itself (nor for
- * strings and Buffers, the only data we give it), so frames written here cannot overtake or split one of its
- * own. What we write through ws ourselves must not overtake the queued frames: `flushSocket` before a ping
+ * and with `perMessageDeflate: false` (as the server is configured) it never queues one itself (it would
+ * for a Blob, which we never give it), so frames written here cannot overtake or split one of its own. What we write through ws ourselves must not overtake the queued frames: `flushSocket` before a ping
  * (its pong acknowledges what was sent before it), a close frame or a keep-alive. ws also writes on its own
  * while it handles input, and it handles all frames of one chunk in one turn: a listener's queued replies to a
  * message may be overtaken by ws's pong to a ping that followed the message. That is harmless: the peer's
