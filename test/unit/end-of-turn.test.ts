@@ -1,3 +1,5 @@
+import {execFile} from 'child_process';
+import {join} from 'path';
 import {atEndOfTurn} from '../../src/server/end-of-turn';
 
 describe('atEndOfTurn', () => {
@@ -21,5 +23,20 @@ describe('atEndOfTurn', () => {
         atEndOfTurn(() => ran.push('next turn'));
         await new Promise((resolve) => setImmediate(resolve));
         expect(ran).toEqual(['outer', 'inner', 'next turn']);
+    });
+
+    it('runs the other jobs when one throws, and lets the error end the process as an unhandled rejection', async () => {
+        // In a process of its own (Jest catches unhandled rejections itself), with the build of `npm test`
+        const script = [
+            `const {atEndOfTurn} = require(${JSON.stringify(join(__dirname, '../../dist/server/end-of-turn.js'))});`,
+            "atEndOfTurn(() => { throw new Error('job failed'); });",
+            "atEndOfTurn(() => console.log('after the failure'));",
+        ].join('\n');
+        const outcome = await new Promise<{code: number | null; stdout: string; stderr: string}>((resolve) => {
+            execFile(process.execPath, ['-e', script], (error, stdout, stderr) => resolve({code: error ? (error.code as number) : 0, stdout, stderr}));
+        });
+        expect(outcome.stdout).toBe('after the failure\n');
+        expect(outcome.stderr).toContain('job failed');
+        expect(outcome.code).toBe(1);
     });
 });
