@@ -365,8 +365,9 @@ export class MashroomWebSocketServer {
         const client = new ServerClient(this.host, webSocket, connect.connectPath, connect.user, loggerContext, clientId, webSocket.protocol === DELIVERY_PROTOCOL);
         this.registry.add(client);
         this.attachSocket(webSocket, client);
-        // Whatever was queued for the connection (it may have served a client before) goes out ahead of the id
-        this.batcher.flushSocket(webSocket);
+        // A connection given up by a client that could not resume starts afresh: nothing of that client's may
+        // follow on it (nothing is queued while a client resumes, so this only makes sure)
+        this.batcher.discard(webSocket);
         webSocket.send(client.idFrame());
         this.contextLogger(client).info(`Client ${clientId} of user ${connect.user.username} connected on ${connect.connectPath || '/'} (${this.registry.size} client(s))`);
     }
@@ -402,7 +403,7 @@ export class MashroomWebSocketServer {
                 if (socket && !this.stopped) {
                     this.addClient(socket, connect);
                 } else if (socket) {
-                    this.batcher.flushSocket(socket);
+                    this.batcher.discard(socket);
                     socket.close(CLOSE_GOING_AWAY, 'Server shutting down');
                 }
             }

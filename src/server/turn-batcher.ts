@@ -116,7 +116,10 @@ export class TurnBatcher implements TurnWrites {
 
     /** Forget what is queued for the socket: its connection is given up, and what was queued with it */
     discard(webSocket: WebSocket): void {
-        (webSocket as TrackedSocket)[kQueued] = null;
+        const socket = webSocket as TrackedSocket;
+        if (socket[kQueued]) {
+            socket[kQueued] = null;
+        }
     }
 
     /** End the turn now: write what was queued (also done at the end of every turn with writes) */
