@@ -70,13 +70,13 @@ class Pending {
     }
 }
 
-type WebSocketInternals = {readonly _socket?: {readonly writableLength: number} | null};
+type RawSocket = {readonly writableLength: number; write(data: Buffer, callback: (error?: Error | null) => void): boolean};
+type WebSocketInternals = {readonly _socket?: RawSocket | null};
 
-/** Whether everything written to the socket so far went straight to the operating system */
-const isWrittenThrough = (socket: WebSocket): boolean => {
-    const raw = (socket as unknown as WebSocketInternals)._socket;
-    return !!raw && raw.writableLength === 0;
-};
+// ws has no public handle on its TCP socket
+const rawSocket = (socket: WebSocket): RawSocket | null => (socket as unknown as WebSocketInternals)._socket ?? null;
+
+const NOTHING = Buffer.alloc(0);
 
 export type ResumeOutcome = 'resumed' | 'lost' | 'interrupted';
 export type ProbeOutcome = 'alive' | 'gone';
@@ -132,7 +132,8 @@ export class ServerClient implements MashroomWebSocketClient {
     // write (or with the first, if it was not written through), so one promise, settled by the write callback
     // of the last of them, stands for all of them
     #turnEntry: Pending | null = null;
-    // Frames handed to ws or queued, and frames that write callbacks confirmed; equal again after every drop
+    // Frames written with a callback (all but those the operating system took at once), and frames that write
+    // callbacks confirmed; equal again after every drop
     #writeSeq = 0;
     #confirmedSeq = 0;
     // Bytes held back because the socket is closing (nothing can be written any more)
@@ -142,6 +143,7 @@ export class ServerClient implements MashroomWebSocketClient {
     #resumeQueue: Array<Pending> | null = null;
     // One write callback for all messages of a connection, made on first use: no closure per message.
     // Write callbacks come in write order, so counting the frames they report tells which have been written
+    // (a frame the operating system took at once is written without a callback, and not counted)
     #onWritten: ((error?: Error | null, frames?: number) => void) | null = null;
     // For a client of the delivery protocol: the number of the last message; null for plain clients
     #lastSeq: number | null;
@@ -537,18 +539,29 @@ export class ServerClient implements MashroomWebSocketClient {
                 return this.holdBack(socket, pending ?? new Pending(frame));
             }
         }
-        const seq = ++this.#writeSeq;
+        let seq: number;
         if (first) {
             // At once, through ws
-            socket.send(frame, onWritten);
-            if (isWrittenThrough(socket)) {
-                // The operating system has it: as written as a write callback would say, and nothing to keep (the
-                // promise resolves once Node has run the write callbacks, see writes-settled)
-                this.wantAck(acks);
-                pending?.resolve();
-                return pending ? pending.promise : writesSettled();
+            const raw = rawSocket(socket);
+            if (raw && raw.writableLength === 0) {
+                // Without a write callback (which costs Node a closure and a tick per write): if the operating
+                // system takes it at once, there is nothing to wait for (the promise resolves once Node has run
+                // the write callbacks, see writes-settled)
+                socket.send(frame);
+                if (raw.writableLength === 0) {
+                    this.wantAck(acks);
+                    pending?.resolve();
+                    return pending ? pending.promise : writesSettled();
+                }
+                // It was taken only in part: an empty write behind it says when the rest is out
+                seq = ++this.#writeSeq;
+                raw.write(NOTHING, onWritten);
+            } else {
+                seq = ++this.#writeSeq;
+                socket.send(frame, onWritten);
             }
         } else {
+            seq = ++this.#writeSeq;
             writes.queue(socket, frame, onWritten);
         }
         this.wantAck(acks);

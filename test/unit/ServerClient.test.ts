@@ -89,6 +89,32 @@ describe('ServerClient', () => {
         expect(ticked).toBe(true);
     });
 
+    it('settles a message the operating system took only in part once the rest is out, and those after it in order', async () => {
+        const {server, client} = await pair();
+        // Not too slow for holding that much back
+        const serverClient = newClient({...host(null), maxUnsentBytes: 64 * 1024 * 1024}, server);
+        const raw = (client as unknown as {_socket: {pause(): void; resume(): void}})._socket;
+        // The peer reads nothing: more than the socket buffers of both ends can take stays with Node
+        raw.pause();
+        const big = JSON.stringify({big: 'x'.repeat(16 * 1024 * 1024)});
+        const settled: Array<string> = [];
+        const first = serverClient.send(big).then(() => settled.push('big'));
+        // A later turn, with the big one still unsent
+        await new Promise(setImmediate);
+        const second = serverClient.send('{"small":true}').then(() => settled.push('small'));
+        for (let turn = 0; turn < 20; turn++) {
+            await new Promise(setImmediate);
+        }
+        expect(settled).toEqual([]);
+        const received: Array<number> = [];
+        client.on('message', (data: Buffer) => received.push(data.length));
+        raw.resume();
+        await Promise.all([first, second]);
+        expect(settled).toEqual(['big', 'small']);
+        await waitFor(() => received.length === 2, 'both messages');
+        expect(received).toEqual([big.length, '{"small":true}'.length]);
+    });
+
     describe('with writes batched per turn', () => {
         const batchingHost = (bufferStore: ReconnectBufferStore | null = null): ClientHost => ({...host(bufferStore), writes: new TurnBatcher()});
 
