@@ -70,7 +70,13 @@ class Pending {
     }
 }
 
-type RawSocket = {readonly writableLength: number; write(data: Buffer, callback: (error?: Error | null) => void): boolean};
+type RawSocket = {
+    readonly writableLength: number;
+    readonly errored: Error | null;
+    readonly destroyed: boolean;
+    readonly encrypted?: boolean;
+    write(data: Buffer, callback: (error?: Error | null) => void): boolean;
+};
 type WebSocketInternals = {readonly _socket?: RawSocket | null};
 
 // ws has no public handle on its TCP socket
@@ -543,12 +549,13 @@ export class ServerClient implements MashroomWebSocketClient {
         if (first) {
             // At once, through ws
             const raw = rawSocket(socket);
-            if (raw && raw.writableLength === 0) {
-                // Without a write callback (which costs Node a closure and a tick per write): if the operating
-                // system takes it at once, there is nothing to wait for (the promise resolves once Node has run
-                // the write callbacks, see writes-settled)
+            // Without a write callback (which costs Node allocations per write) if nothing is pending that it
+            // must settle after, and not on TLS, where no write completes at once
+            if (raw && !raw.encrypted && raw.writableLength === 0 && this.#confirmedSeq === this.#writeSeq) {
                 socket.send(frame);
-                if (raw.writableLength === 0) {
+                // Taken at once (a write that failed at once also leaves nothing pending, but marks the socket):
+                // nothing to wait for; the promise resolves once Node has run the write callbacks, see writes-settled
+                if (raw.writableLength === 0 && !raw.errored && !raw.destroyed) {
                     this.wantAck(acks);
                     pending?.resolve();
                     return pending ? pending.promise : writesSettled();
@@ -607,10 +614,12 @@ export class ServerClient implements MashroomWebSocketClient {
 
     private writeCallback(): (error?: Error | null, frames?: number) => void {
         const epoch = this.#epoch;
+        const raw = this.#socket ? rawSocket(this.#socket) : null;
         return (error, frames = 1) => {
             // On an error the socket is going down; its close event puts the messages into the buffer (or
-            // rejects them). A late callback of an earlier connection counts for nothing on this one
-            if (!error && epoch === this.#epoch) {
+            // rejects them). Node also reports a write cut off by destroying the socket as a success: such a
+            // write counts as failed. A late callback of an earlier connection counts for nothing on this one
+            if (!error && !raw?.destroyed && epoch === this.#epoch) {
                 this.confirmWrites(frames);
             }
         };

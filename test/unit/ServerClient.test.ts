@@ -89,30 +89,77 @@ describe('ServerClient', () => {
         expect(ticked).toBe(true);
     });
 
-    it('settles a message the operating system took only in part once the rest is out, and those after it in order', async () => {
-        const {server, client} = await pair();
+    describe('with a message the operating system takes only in part', () => {
         // Not too slow for holding that much back
-        const serverClient = newClient({...host(null), maxUnsentBytes: 64 * 1024 * 1024}, server);
-        const raw = (client as unknown as {_socket: {pause(): void; resume(): void}})._socket;
-        // The peer reads nothing: more than the socket buffers of both ends can take stays with Node
-        raw.pause();
-        const big = JSON.stringify({big: 'x'.repeat(16 * 1024 * 1024)});
-        const settled: Array<string> = [];
-        const first = serverClient.send(big).then(() => settled.push('big'));
-        // A later turn, with the big one still unsent
-        await new Promise(setImmediate);
-        const second = serverClient.send('{"small":true}').then(() => settled.push('small'));
-        for (let turn = 0; turn < 20; turn++) {
+        const patientHost = (writes: TurnWrites): ClientHost => ({...host(null), maxUnsentBytes: 64 * 1024 * 1024, writes});
+        const BIG = JSON.stringify({big: 'x'.repeat(16 * 1024 * 1024)});
+        type Raw = {pause(): void; resume(): void; readonly writableLength: number};
+        const raw = (socket: WebSocket): Raw => (socket as unknown as {_socket: Raw})._socket;
+
+        /** A big message to a peer that reads nothing, so that most of it stays with Node */
+        const sendBig = (serverClient: ServerClient, sockets: SocketPair, settled: Array<string>): Promise<unknown> => {
+            raw(sockets.client).pause();
+            const sent = serverClient.send(BIG).then(() => settled.push('big'));
+            // More than the socket buffers of both ends take (else this test proves nothing)
+            expect(raw(sockets.server).writableLength).toBeGreaterThan(0);
+            return sent;
+        };
+
+        const stillPending = async (settled: Array<string>): Promise<void> => {
+            for (let turn = 0; turn < 20; turn++) {
+                await new Promise(setImmediate);
+            }
+            expect(settled).toEqual([]);
+        };
+
+        it.each([
+            ['one at a time', 'a later turn', (): TurnWrites => unbatched],
+            ['batched', 'the same turn', (): TurnWrites => new TurnBatcher()],
+        ])('settles it (%s) once the rest is out, those after it (in %s) after it, and the next one as usual', async (_, when, writes) => {
+            const sockets = await pair();
+            const serverClient = newClient(patientHost(writes()), sockets.server);
+            const settled: Array<string> = [];
+            const big = sendBig(serverClient, sockets, settled);
+            if (when === 'a later turn') {
+                await new Promise(setImmediate);
+            }
+            const small = [1, 2].map((n) => serverClient.send(`{"small":${n}}`).then(() => settled.push(`small ${n}`)));
+            await stillPending(settled);
+            const received: Array<number> = [];
+            sockets.client.on('message', (data: Buffer) => received.push(data.length));
+            raw(sockets.client).resume();
+            await Promise.all([big, ...small]);
+            expect(settled).toEqual(['big', 'small 1', 'small 2']);
+            // The counting is in step again: the next message settles once written, and arrives
+            await serverClient.send('{"next":true}');
+            await waitFor(() => received.length === 4, 'all messages');
+            expect(received).toEqual([BIG.length, 11, 11, 13]);
+        });
+
+        it.each([
+            ['written alone', (serverClient: ServerClient) => [serverClient.send(BIG)]],
+            // The frames after the first of the turn leave in one write with a callback
+            ['queued behind another', (serverClient: ServerClient) => [serverClient.send('{"small":1}'), serverClient.send(BIG)]],
+        ])('does not count it (%s) as written when the connection is cut off before the rest is out', async (_, send) => {
+            const sockets = await pair();
+            const serverClient = newClient(patientHost(new TurnBatcher()), sockets.server);
+            raw(sockets.client).pause();
+            const sends = send(serverClient);
+            const big = sends[sends.length - 1];
+            let bigSettled = false;
+            void big.then(() => {
+                bigSettled = true;
+            }, () => undefined);
             await new Promise(setImmediate);
-        }
-        expect(settled).toEqual([]);
-        const received: Array<number> = [];
-        client.on('message', (data: Buffer) => received.push(data.length));
-        raw.resume();
-        await Promise.all([first, second]);
-        expect(settled).toEqual(['big', 'small']);
-        await waitFor(() => received.length === 2, 'both messages');
-        expect(received).toEqual([big.length, '{"small":true}'.length]);
+            expect(raw(sockets.server).writableLength).toBeGreaterThan(0);
+            const closed = new Promise((resolve) => sockets.server.once('close', resolve));
+            sockets.server.terminate();
+            // Node reports a write cut off by destroying the socket as successful: that must not settle it
+            await closed;
+            expect(bigSettled).toBe(false);
+            expect(serverClient.socketDropped()).toBe(false);
+            await expect(big).rejects.toThrow('is closed');
+        });
     });
 
     describe('with writes batched per turn', () => {
