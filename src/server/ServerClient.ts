@@ -8,7 +8,7 @@ import {BufferLostError} from '../buffer/ReconnectBufferStore';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../buffer/ReconnectBufferStore';
 import {AckTracker} from './AckTracker';
 import {DELIVERY_PROTOCOL, envelope, seqOfEnvelope} from './delivery-protocol';
-import {isOpen} from './turn-batcher';
+import {isOpen, rawSocket} from './turn-batcher';
 import type {TurnWrites} from './turn-batcher';
 import {writesSettled} from './writes-settled';
 
@@ -69,18 +69,6 @@ class Pending {
         });
     }
 }
-
-type RawSocket = {
-    readonly writableLength: number;
-    readonly errored: Error | null;
-    readonly destroyed: boolean;
-    readonly encrypted?: boolean;
-    write(data: Buffer, callback: (error?: Error | null) => void): boolean;
-};
-type WebSocketInternals = {readonly _socket?: RawSocket | null};
-
-// ws has no public handle on its TCP socket
-const rawSocket = (socket: WebSocket): RawSocket | null => (socket as unknown as WebSocketInternals)._socket ?? null;
 
 const NOTHING = Buffer.alloc(0);
 
@@ -536,18 +524,13 @@ export class ServerClient implements MashroomWebSocketClient {
         }
         const writes = this.#host.writes;
         const onWritten = this.#onWritten ??= this.writeCallback();
-        const first = writes.beforeWrite(socket);
-        if (first) {
-            // Those queued after the first frame of a turn share a new turn entry
+        if (writes.beforeWrite(socket)) {
+            // The first frame of a turn goes out at once, through ws; those queued after it share a new turn entry
             this.#turnEntry = null;
             if (socket.bufferedAmount > this.#host.maxUnsentBytes) {
                 this.closeAsTooSlow(socket, `${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${this.#host.maxUnsentBytes})`);
                 return this.holdBack(socket, pending ?? new Pending(frame));
             }
-        }
-        let seq: number;
-        if (first) {
-            // At once, through ws
             const raw = rawSocket(socket);
             // Without a write callback (which costs Node allocations per write) if nothing is pending that it
             // must settle after, and not on TLS, where no write completes at once
@@ -561,16 +544,15 @@ export class ServerClient implements MashroomWebSocketClient {
                     return pending ? pending.promise : writesSettled();
                 }
                 // It was taken only in part: an empty write behind it says when the rest is out
-                seq = ++this.#writeSeq;
                 raw.write(NOTHING, onWritten);
             } else {
-                seq = ++this.#writeSeq;
                 socket.send(frame, onWritten);
             }
         } else {
-            seq = ++this.#writeSeq;
             writes.queue(socket, frame, onWritten);
         }
+        // Counted after the write is handed on: a write callback never runs synchronously
+        const seq = ++this.#writeSeq;
         this.wantAck(acks);
         if (!pending && this.#turnEntry) {
             // Settled with the last frame of the turn (frames to buffer come from the AckTracker, not from here)

@@ -27,9 +27,13 @@ const kQueued = Symbol('mashroom-websocket-queued');
 type TrackedSocket = WebSocket & {
     [kLastTurn]?: number;
     [kQueued]?: Queued | null;
-    // ws has no public handle on its TCP socket
-    readonly _socket?: Socket | null;
 };
+
+/** The TCP (or TLS) socket under a WebSocket */
+export type RawSocket = Socket & {readonly encrypted?: boolean};
+
+// ws has no public handle on its TCP socket
+export const rawSocket = (socket: WebSocket): RawSocket | null => (socket as unknown as {readonly _socket?: RawSocket | null})._socket ?? null;
 
 export const isOpen = (socket: WebSocket): boolean => socket.readyState === WebSocket.OPEN;
 
@@ -149,7 +153,7 @@ export class TurnBatcher implements TurnWrites {
 
 const writeQueued = (socket: TrackedSocket, queued: Queued): void => {
     const frames = queued.payloads.length;
-    const raw = socket._socket;
+    const raw = rawSocket(socket);
     if (!isOpen(socket) || !raw || raw.destroyed) {
         queued.written(new Error('WebSocket is not open'), frames);
         return;
