@@ -62,3 +62,12 @@ export const wireOpcodes = (client: WebSocket): (() => Array<number>) => {
         return opcodes;
     };
 };
+
+/** What a client gets, in order: messages as text (binary ones as 'binary'), a ping and the close by name */
+export const clientEvents = (client: WebSocket): Array<string> => {
+    const seen: Array<string> = [];
+    client.on('message', (data, isBinary) => seen.push(isBinary ? 'binary' : data.toString()));
+    client.on('ping', () => seen.push('(ping)'));
+    client.on('close', (code) => seen.push(`(close ${code})`));
+    return seen;
+};

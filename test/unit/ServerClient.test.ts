@@ -11,7 +11,7 @@ import type {ClientHost} from '../../src/server/ServerClient';
 import {TurnBatcher} from '../../src/server/turn-batcher';
 import type {TurnWrites} from '../../src/server/turn-batcher';
 import {RecordingLog} from '../helpers/recording-logger';
-import {nextMessage, socketPair, wireOpcodes} from '../helpers/socket-pair';
+import {clientEvents, nextMessage, socketPair, wireOpcodes} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
 import {USERS} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
@@ -165,14 +165,6 @@ describe('ServerClient', () => {
     describe('with writes batched per turn', () => {
         const batchingHost = (bufferStore: ReconnectBufferStore | null = null): ClientHost => ({...host(bufferStore), writes: new TurnBatcher()});
 
-        /** Messages as text, a ping and the close as such, in the order the client gets them */
-        const events = (client: WebSocket): Array<string> => {
-            const seen: Array<string> = [];
-            client.on('message', (data) => seen.push(data.toString()));
-            client.on('ping', () => seen.push('(ping)'));
-            client.on('close', (code) => seen.push(`(close ${code})`));
-            return seen;
-        };
 
         it('settles the messages queued in one turn together, and delivers them in order', async () => {
             const {server, client} = await pair();
@@ -192,7 +184,7 @@ describe('ServerClient', () => {
         it('rejects each message of a turn that its connection did not get to write, and never writes it, without buffering', async () => {
             const {server, client} = await pair();
             const serverClient = newClient(batchingHost(), server);
-            const seen = events(client);
+            const seen = clientEvents(client);
             const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
             // Dropped before the end of the turn: the queued ones were never written
             expect(serverClient.socketDropped()).toBe(false);
@@ -212,7 +204,7 @@ describe('ServerClient', () => {
         ])('pings for %s only after the messages queued before the ping', async (_, ping) => {
             const {server, client} = await pair();
             const serverClient = newClient(batchingHost(await openStore()), server);
-            const seen = events(client);
+            const seen = clientEvents(client);
             [1, 2, 3].forEach((n) => void serverClient.send(`{"n":${n}}`));
             ping(serverClient);
             await waitFor(() => seen.length === 4, 'the messages and the ping');
@@ -222,7 +214,7 @@ describe('ServerClient', () => {
         it('closes only after the messages queued before the close', async () => {
             const {server, client} = await pair();
             const serverClient = newClient(batchingHost(), server);
-            const seen = events(client);
+            const seen = clientEvents(client);
             const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
             serverClient.close(1000, 'Done');
             // Closed for good: what was not yet written when it closed rejects, as without batching
@@ -236,7 +228,7 @@ describe('ServerClient', () => {
             const {server, client} = await pair();
             const store = await openStore();
             const serverClient = newClient(batchingHost(store), server);
-            const seen = events(client);
+            const seen = clientEvents(client);
             const opcodes = wireOpcodes(client);
             const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
             // As ws does when the peer's close frame came in the same turn

@@ -1,8 +1,9 @@
 import type {Socket} from 'net';
 import {TurnBatcher} from '../../src/server/turn-batcher';
 import type {FramesWritten} from '../../src/server/turn-batcher';
-import {socketPair, wireOpcodes} from '../helpers/socket-pair';
+import {clientEvents, socketPair, wireOpcodes} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
+import {waitFor} from '../helpers/wait';
 
 describe('TurnBatcher', () => {
     const pairs: Array<SocketPair> = [];
@@ -17,20 +18,7 @@ describe('TurnBatcher', () => {
         await Promise.all(pairs.splice(0).map((each) => each.close()));
     });
 
-    /** What the client side receives, in order: messages as text, control frames by name */
-    const record = (of: SocketPair): Array<string> => {
-        const received: Array<string> = [];
-        of.client.on('message', (data, isBinary) => received.push(isBinary ? 'binary' : data.toString()));
-        of.client.on('ping', () => received.push('(ping)'));
-        of.client.on('close', () => received.push('(close)'));
-        return received;
-    };
-
-    const until = async (condition: () => boolean): Promise<void> => {
-        while (!condition()) {
-            await new Promise(setImmediate);
-        }
-    };
+    const record = (of: SocketPair): Array<string> => clientEvents(of.client);
 
     /** Send like a client does: the first frame of a turn through ws, later ones queued */
     const send = (batcher: TurnBatcher, of: SocketPair, text: string, written: FramesWritten = () => undefined): void => {
@@ -58,7 +46,7 @@ describe('TurnBatcher', () => {
         expect(writesOfTheFirst).toBeGreaterThan(0);
         await new Promise(process.nextTick);
         expect(writes).toHaveBeenCalledTimes(writesOfTheFirst + 1);
-        await until(() => received.length === 50);
+        await waitFor(() => received.length === 50);
         expect(received).toEqual(Array.from({length: 50}, (_, n) => String(n)));
         // One report for all 49, after the write
         expect(reports).toEqual([[null, 49]]);
@@ -82,7 +70,7 @@ describe('TurnBatcher', () => {
         // 7-bit, 16-bit and 64-bit length forms at their edges, and text whose UTF-8 is longer than its characters
         const texts = ['first', '', 'a'.repeat(125), 'b'.repeat(126), 'c'.repeat(0xffff), 'd'.repeat(0x10000), 'ü€😀'.repeat(40), 'ü'.repeat(63)];
         texts.forEach((text) => send(batcher, sockets, text));
-        await until(() => received.length === texts.length);
+        await waitFor(() => received.length === texts.length);
         expect(received).toEqual(texts);
     });
 
@@ -97,7 +85,7 @@ describe('TurnBatcher', () => {
         // The first message went out through ws on each socket; the second was queued for all three
         expect(encodings.mock.calls.filter(([value]) => value === '{"k":1}')).toHaveLength(1);
         encodings.mockRestore();
-        await until(() => received.every((messages) => messages.length === 2));
+        await waitFor(() => received.every((messages) => messages.length === 2));
         expect(received).toEqual([['{"k":0}', '{"k":1}'], ['{"k":0}', '{"k":1}'], ['{"k":0}', '{"k":1}']]);
     });
 
@@ -113,8 +101,8 @@ describe('TurnBatcher', () => {
         await new Promise(process.nextTick);
         send(batcher, sockets, '4');
         sockets.server.close(1000);
-        await until(() => received.includes('(close)'));
-        expect(received).toEqual(['1', '4', '(close)']);
+        await waitFor(() => received.includes('(close 1000)'));
+        expect(received).toEqual(['1', '4', '(close 1000)']);
         expect(reports).toEqual([]);
     });
 
@@ -128,8 +116,8 @@ describe('TurnBatcher', () => {
         send(batcher, sockets, '4');
         batcher.flushSocket(sockets.server);
         sockets.server.close(1000);
-        await until(() => received.includes('(close)'));
-        expect(received).toEqual(['1', '2', '3', '(ping)', '4', '(close)']);
+        await waitFor(() => received.includes('(close 1000)'));
+        expect(received).toEqual(['1', '2', '3', '(ping)', '4', '(close 1000)']);
     });
 
     it('does not write queued frames after the socket began to close, and reports them as failed', async () => {
@@ -145,8 +133,8 @@ describe('TurnBatcher', () => {
         sockets.server.close(1000);
         await new Promise(process.nextTick);
         expect(reports).toEqual([[expect.objectContaining({message: 'WebSocket is not open'}), 2]]);
-        await until(() => received.includes('(close)'));
-        expect(received).toEqual(['1', '(close)']);
+        await waitFor(() => received.includes('(close 1000)'));
+        expect(received).toEqual(['1', '(close 1000)']);
         // Nothing on the wire after the close frame either
         expect(opcodes()).toEqual([1, 8]);
     });
