@@ -16,7 +16,7 @@ const {WebSocketServer} = require('ws');
 
 const PATH = '/websocket';
 
-/** @typedef {{username: string; displayName: string; email: null; pictureUrl: null; extraData: null; roles: Array<string>; secrets: null}} BenchUser */
+/** @typedef {{username: string; displayName: string | null; email: null; pictureUrl: null; extraData: null; roles: Array<string>; secrets: null}} BenchUser */
 
 /** One user object per name, shared by its connections, as a session store with an in-memory cache would */
 /** @type {Map<string, BenchUser>} */
@@ -28,7 +28,7 @@ const userOf = (cookie) => {
         return null;
     }
     let user = users.get(match[1]);
-    if (!user) {
+    if (user === undefined) {
         user = {username: match[1], displayName: null, email: null, pictureUrl: null, extraData: null, roles: ['Authenticated'], secrets: null};
         users.set(match[1], user);
     }
@@ -59,7 +59,7 @@ const pluginContext = () => {
                     },
                 },
             },
-            security: {service: {/** @param {any} request */ getUser: (request) => request.session?.user ?? null}},
+            security: {service: {getUser: (/** @type {any} */ request) => request.session?.user ?? null}},
         },
     };
     return {getPluginContext: () => context};

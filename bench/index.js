@@ -44,7 +44,19 @@ const ECHO_WARM_UP_RUNS = 3;
 const TURNS = quick ? 1 : 3;
 const CONNECT_CONCURRENCY = 100;
 const WARM_UP_CONNECTIONS = 200;
-const NAMES = Object.keys(CANDIDATES);
+// Which candidates to run (all by default, `this` always); e.g. --candidates "this,bare ws" for a study of one
+// figure that does not need the original
+const NAMES = option('candidates', Object.keys(CANDIDATES).join(',')).split(',').filter(Boolean);
+for (const name of NAMES) {
+    if (!(name in CANDIDATES)) {
+        throw new Error(`--candidates: no candidate named ${name} (there are: ${Object.keys(CANDIDATES).join(', ')})`);
+    }
+}
+if (!NAMES.includes('this')) {
+    NAMES.unshift('this');
+}
+// The ratio columns: this package against each of these that runs
+const BASELINES = ['original', 'bare ws'].filter((name) => NAMES.includes(name));
 
 let nextId = 0;
 
@@ -136,10 +148,14 @@ const fanOutRounds = async (/** @type {any} */ server, /** @type {any} */ client
     return {totalMs: at - result.start, loopMs: result.loopMs, gcMs: result.gcMs};
 };
 
-const startServer = async (/** @type {string} */ name) => {
-    // BENCH_SERVER_NODE_OPTIONS adds Node options to the server processes, e.g. --cpu-prof for profiling
+// Semi-spaces of 16 MiB, V8's default maximum: see measureWorkloads
+const FIXED_YOUNG_GENERATION = ['--min-semi-space-size=16', '--max-semi-space-size=16'];
+
+const startServer = async (/** @type {string} */ name, /** @type {Array<string>} */ flags = []) => {
+    // BENCH_SERVER_NODE_OPTIONS adds Node options to the server processes (after ours, so it wins), e.g.
+    // --cpu-prof for profiling
     const extra = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
-    const server = await startChild('server.js', [name], ['--expose-gc', ...extra], SERVER_CPU);
+    const server = await startChild('server.js', [name], ['--expose-gc', ...flags, ...extra], SERVER_CPU);
     return {name, server, origin: `ws://127.0.0.1:${server.readyMessage.port}${PATH}`};
 };
 
@@ -189,9 +205,14 @@ const measureConnections = async (name, n) => {
  *   the next run costs every candidate up to half as much CPU again, a plugin's longer path most.
  * - Every server collects its garbage before each measurement, so that none is left from an earlier workload
  *   (a fan-out of 250000 messages leaves enough for the collector to run well into the next measurement,
- *   on the same core). The warm-up comes after that: V8 shrinks the young generation after a full
- *   collection, and the run right after it pays for growing it again with many more scavenges, the more so
- *   the more a candidate allocates (a tenth of the echo's time or more). A workload pays for its own garbage.
+ *   on the same core). The warm-up comes after that. A workload pays for its own garbage.
+ * - The young generation has one fixed size in these server processes (FIXED_YOUNG_GENERATION). By default
+ *   V8 sizes it by the process's recent past: a full collection at a time of little allocation shrinks it
+ *   to 1 MiB, and only objects that survive scavenges grow it again, which an echo hardly leaves. Which
+ *   candidate that hits depends on what it did in the seconds before (the one that allocated least in the
+ *   fan-out before, and that is ours: 39 scavenges in the echo instead of 2, 19 ms instead of 4) and on
+ *   when the memory reducer of an idle process ran, not on the work measured. Connect rate and memory are
+ *   measured with V8's defaults.
  * @param {number} n
  * @param {Array<string>} order
  * @returns {Promise<Record<string, {medians: Record<string, number>, turns: Array<Record<string, number>>}>>} by
@@ -203,13 +224,12 @@ const measureWorkloads = async (n, order) => {
     const servers = [];
     try {
         for (const name of order) {
-            const started = await startServer(name);
+            const started = await startServer(name, FIXED_YOUNG_GENERATION);
             servers.push(started);
             await clients.ask({cmd: 'connect', url: `${started.origin}/fan`, count: n, concurrency: CONNECT_CONCURRENCY, group: name});
         }
         // Before each measurement, no server has garbage of an earlier workload left to collect (on the
-        // measured server's core, in the measured time); the warm-up run after it grows the young generation
-        // again (see above)
+        // measured server's core, in the measured time)
         const collectAll = () => Promise.all(servers.map(({server}) => server.ask({cmd: 'memory'})));
         const openEcho = (/** @type {string} */ origin) => clients.ask({cmd: 'echoOpen', url: `${origin}/echo`, actors: ECHO_ACTORS});
         const runEcho = () => clients.ask({cmd: 'echo', roundTrips: ECHO_ROUND_TRIPS});
@@ -237,10 +257,10 @@ const measureWorkloads = async (n, order) => {
                         await openEcho(origin);
                         await server.ask({cmd: 'profileStart'});
                         const result = await runEcho();
-                        const {cpuMs} = await server.ask({cmd: 'profileStop', name: 'echo'});
+                        const {cpuMs, gcMs} = await server.ask({cmd: 'profileStop', name: 'echo'});
                         // What the server's path costs per message, less exposed to scheduling than the rate
                         const echoCpuMicros = cpuMs * 1000 / (ECHO_ACTORS * ECHO_ROUND_TRIPS);
-                        Object.assign(figures, {echoP50Ms: result.p50, echoP99Ms: result.p99, echoPerSecond: result.perSecond, echoCpuMicros});
+                        Object.assign(figures, {echoP50Ms: result.p50, echoP99Ms: result.p99, echoPerSecond: result.perSecond, echoCpuMicros, echoGcMs: gcMs});
                     } else if (workload === 'burst') {
                         await fanOutRounds(server, clients, name, 'fanOutBurst', WARM_UP_ROUNDS);
                         const burst = await fanOutRounds(server, clients, name, 'fanOutBurst', K);
@@ -283,6 +303,7 @@ const METRICS = {
     echoP50Ms: ['echo p50 (ms)', false, 2],
     echoP99Ms: ['echo p99 (ms)', false, 2],
     echoCpuMicros: ['  server CPU per round trip (µs)', false, 1],
+    echoGcMs: ['  server GC during the echo (ms)', false, 1],
     connectPerSecond: ['connects/s', true, 0],
     rssPerConnectionKiB: ['RSS per idle connection (KiB)', false, 2],
     heapPerConnectionKiB: ['JS heap per idle connection (KiB)', false, 2],
@@ -321,7 +342,7 @@ const main = async () => {
     /** @type {Record<number, Record<string, Record<string, number>>>} */
     const ratios = {};
     const lines = [];
-    const header = ['', ...NAMES, 'this:original', 'this:bare ws'];
+    const header = ['', ...NAMES, ...BASELINES.map((name) => `this:${name}`)];
     for (const n of SIZES) {
         medians[n] = Object.fromEntries(NAMES.map((name) => [name, Object.fromEntries(Object.keys(METRICS).map((metric) =>
             [metric, median(rounds[n][name].map((result) => result[metric]))]))]));
@@ -341,10 +362,11 @@ const main = async () => {
                 return pairs.map(([a, b]) => (higherIsBetter ? a / b : b / a));
             }));
             const format = (/** @type {number | undefined} */ figure, /** @type {number} */ places) => (Number.isFinite(figure) ? Number(figure).toFixed(places) : '-');
-            ratios[n] ??= {'this:original': {}, 'this:bare ws': {}};
-            ratios[n]['this:original'][metric] = ratio('original');
-            ratios[n]['this:bare ws'][metric] = ratio('bare ws');
-            rows.push([label, ...NAMES.map((name) => format(value(name), decimals)), format(ratio('original'), 2), format(ratio('bare ws'), 2)]);
+            ratios[n] ??= Object.fromEntries(BASELINES.map((name) => [`this:${name}`, {}]));
+            BASELINES.forEach((name) => {
+                ratios[n][`this:${name}`][metric] = ratio(name);
+            });
+            rows.push([label, ...NAMES.map((name) => format(value(name), decimals)), ...BASELINES.map((name) => format(ratio(name), 2))]);
         }
         const widths = header.map((_, column) => Math.max(...rows.map((row) => row[column].length)));
         rows.forEach((row) => lines.push(row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]) : cell.padStart(widths[column]))).join('  ')));

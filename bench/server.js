@@ -21,6 +21,7 @@ new PerformanceObserver((list) => {
         gcKinds[kind].ms += entry.duration;
     }
 }).observe({entryTypes: ['gc']});
+// BENCH_GC_DETAIL=1: report the collections by kind, of the whole process at its end and of each echo run
 if (process.env.BENCH_GC_DETAIL) {
     process.on('exit', () => process.stderr.write(`${process.argv[2]} GC by kind (1 minor, 2 major, 4 incremental, 8 weak): ${JSON.stringify(gcKinds)}\n`));
 }
@@ -35,6 +36,8 @@ const now = () => performance.timeOrigin + performance.now();
 const profileDir = process.env.BENCH_PROFILE_DIR;
 /** @type {import('inspector').Session | null} */
 let inspectorSession = null;
+// Numbers the profiles of one process, so that each turn's is kept
+let profileCount = 0;
 const post = (/** @type {string} */ method, /** @type {object} */ params = {}) => new Promise((resolve, reject) => {
     inspectorSession?.post(method, params, (error, result) => (error ? reject(error) : resolve(result)));
 });
@@ -64,7 +67,8 @@ const stopProfile = async (/** @type {string} */ name) => {
     }
     const {profile} = /** @type {{profile: object}} */ (await post(allocations ? 'HeapProfiler.stopSampling' : 'Profiler.stop'));
     const suffix = allocations ? 'heapprofile' : 'cpuprofile';
-    require('fs').writeFileSync(require('path').join(profileDir, `${process.argv[2].replace(/\W/g, '_')}-${name}-${process.pid}.${suffix}`), JSON.stringify(profile));
+    profileCount++;
+    require('fs').writeFileSync(require('path').join(profileDir, `${process.argv[2].replace(/\W/g, '_')}-${name}-${process.pid}-${profileCount}.${suffix}`), JSON.stringify(profile));
     inspectorSession.disconnect();
     inspectorSession = null;
 };
@@ -90,6 +94,13 @@ const benchMessage = (k) => ({type: 'bench', seq: k, payload: 'x'.repeat(64)});
 
 /** @type {NodeJS.CpuUsage | undefined} */
 let cpuAtStart;
+let gcAtStart = 0;
+/** @type {Record<string, {count: number, ms: number}>} */
+let gcKindsAtStart = {};
+let youngAtStart = 0;
+// The size V8 gives the young generation now (it resizes it by what the process did lately); a small one
+// means many more scavenges for the same work
+const youngGenerationMiB = () => (require('v8').getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0) / 1048576;
 
 const main = async () => {
     const name = process.argv[2];
@@ -152,13 +163,23 @@ const main = async () => {
             case 'profileStart':
                 await startProfile();
                 cpuAtStart = process.cpuUsage();
+                gcAtStart = gcMs;
+                gcKindsAtStart = structuredClone(gcKinds);
+                youngAtStart = youngGenerationMiB();
                 reply({id: command.id});
                 break;
             case 'profileStop': {
                 // The server's CPU time since profileStart (user + system), in ms
                 const {user, system} = process.cpuUsage(cpuAtStart);
                 await stopProfile(command.name);
-                reply({id: command.id, cpuMs: (user + system) / 1000});
+                if (process.env.BENCH_GC_DETAIL) {
+                    const during = Object.entries(gcKinds)
+                        .map(([kind, {count, ms}]) => ({kind, count: count - (gcKindsAtStart[kind]?.count ?? 0), ms: ms - (gcKindsAtStart[kind]?.ms ?? 0)}))
+                        .filter(({count}) => count > 0)
+                        .map(({kind, count, ms}) => `${count} × kind ${kind} (${ms.toFixed(1)} ms)`);
+                    process.stderr.write(`${process.argv[2]} ${command.name}: GC ${during.join(', ') || 'none'}; young generation ${youngAtStart} MiB at start, ${youngGenerationMiB()} MiB at end\n`);
+                }
+                reply({id: command.id, cpuMs: (user + system) / 1000, gcMs: gcMs - gcAtStart});
                 break;
             }
             case 'stop':
