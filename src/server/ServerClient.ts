@@ -524,18 +524,21 @@ export class ServerClient implements MashroomWebSocketClient {
         }
         const writes = this.#host.writes;
         const onWritten = this.#onWritten ??= this.writeCallback();
-        if (writes.beforeWrite(socket)) {
-            // The first frame of a turn goes out at once, through ws; those queued after it share a new turn entry
+        const raw = rawSocket(socket);
+        if (!raw) {
+            // ws has a TCP socket under every open WebSocket; should it ever not, it still knows how to send
+            socket.send(frame, onWritten);
+        } else if (writes.beforeWrite(socket)) {
+            // The first frame of a turn goes out at once; those queued after it share a new turn entry
             this.#turnEntry = null;
             if (socket.bufferedAmount > this.#host.maxUnsentBytes) {
                 this.closeAsTooSlow(socket, `${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${this.#host.maxUnsentBytes})`);
                 return this.holdBack(socket, pending ?? new Pending(frame));
             }
-            const raw = rawSocket(socket);
             // Without a write callback (which costs Node allocations per write) if nothing is pending that it
             // must settle after, and not on TLS, where no write completes at once
-            if (raw && !raw.encrypted && raw.writableLength === 0 && this.#confirmedSeq === this.#writeSeq) {
-                socket.send(frame);
+            if (!raw.encrypted && raw.writableLength === 0 && this.#confirmedSeq === this.#writeSeq) {
+                raw.write(writes.frameOf(frame));
                 // Taken at once (a write that failed at once also leaves nothing pending, but marks the socket):
                 // nothing to wait for; the promise resolves once Node has run the write callbacks, see writes-settled
                 if (raw.writableLength === 0 && !raw.errored && !raw.destroyed) {
@@ -546,10 +549,10 @@ export class ServerClient implements MashroomWebSocketClient {
                 // It was taken only in part: an empty write behind it says when the rest is out
                 raw.write(NOTHING, onWritten);
             } else {
-                socket.send(frame, onWritten);
+                raw.write(writes.frameOf(frame), onWritten);
             }
         } else {
-            writes.queue(socket, frame, onWritten);
+            writes.queue(socket, writes.frameOf(frame), onWritten);
         }
         // Counted after the write is handed on: a write callback never runs synchronously
         const seq = ++this.#writeSeq;

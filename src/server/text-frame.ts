@@ -1,34 +1,30 @@
 /**
  * The wire form of a whole, unmasked text frame as a server sends it (RFC 6455, section 5.2): FIN and opcode 1,
- * the payload length in 7, 7 + 16 or 7 + 64 bits, then the payload.
+ * the payload length in 7, 7 + 16 or 7 + 64 bits, then the payload. Unmasked, the frame of a text is the same
+ * bytes for every client.
  */
 
 const FIN_AND_TEXT = 0x81;
 const LENGTH_16 = 126;
 const LENGTH_64 = 127;
 
-/** Bytes of the frame of a payload of this many bytes */
-export const textFrameLength = (payloadLength: number): number =>
-    payloadLength + (payloadLength < LENGTH_16 ? 2 : payloadLength < 0x10000 ? 4 : 10);
-
-/** Write the frame of `payload` into `target` at `offset`; returns the offset after it */
-export const writeTextFrame = (target: Buffer, offset: number, payload: Buffer): number => {
-    const length = payload.length;
-    target[offset] = FIN_AND_TEXT;
+/** The frame of `text`, header and UTF-8 payload in one buffer */
+export const encodeTextFrame = (text: string): Buffer => {
+    const length = Buffer.byteLength(text);
+    const headerLength = length < LENGTH_16 ? 2 : length < 0x10000 ? 4 : 10;
+    const frame = Buffer.allocUnsafe(headerLength + length);
+    frame[0] = FIN_AND_TEXT;
     if (length < LENGTH_16) {
-        target[offset + 1] = length;
-        offset += 2;
+        frame[1] = length;
     } else if (length < 0x10000) {
-        target[offset + 1] = LENGTH_16;
-        target.writeUInt16BE(length, offset + 2);
-        offset += 4;
+        frame[1] = LENGTH_16;
+        frame.writeUInt16BE(length, 2);
     } else {
-        target[offset + 1] = LENGTH_64;
-        // No Buffer reaches 2^48 bytes: the two highest bytes are 0
-        target.writeUInt16BE(0, offset + 2);
-        target.writeUIntBE(length, offset + 4, 6);
-        offset += 10;
+        frame[1] = LENGTH_64;
+        // No string reaches 2^48 bytes: the two highest bytes are 0
+        frame.writeUInt16BE(0, 2);
+        frame.writeUIntBE(length, 4, 6);
     }
-    payload.copy(target, offset);
-    return offset + length;
+    frame.write(text, headerLength);
+    return frame;
 };

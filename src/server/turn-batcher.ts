@@ -2,7 +2,7 @@ import type {Socket} from 'net';
 import WebSocket from 'ws';
 
 import {atEndOfTurn} from './end-of-turn';
-import {textFrameLength, writeTextFrame} from './text-frame';
+import {encodeTextFrame} from './text-frame';
 
 /** Told once for the frames of a socket that were written together: whether that failed, and how many they were */
 export type FramesWritten = (error: Error | null | undefined, frames: number) => void;
@@ -10,13 +10,14 @@ export type FramesWritten = (error: Error | null | undefined, frames: number) =>
 /** What a client needs of the batcher */
 export interface TurnWrites {
     beforeWrite(socket: WebSocket): boolean;
-    queue(socket: WebSocket, text: string, written: FramesWritten): void;
+    frameOf(text: string): Buffer;
+    queue(socket: WebSocket, frame: Buffer, written: FramesWritten): void;
     flushSocket(socket: WebSocket): void;
     discard(socket: WebSocket): void;
 }
 
 type Queued = {
-    readonly payloads: Array<Buffer>;
+    readonly frames: Array<Buffer>;
     bytes: number;
     readonly written: FramesWritten;
 };
@@ -39,22 +40,26 @@ export const isOpen = (socket: WebSocket): boolean => socket.readyState === WebS
 
 /**
  * Batches the text frames sent to a socket within one synchronous run of code (a "turn": up to the next
- * microtask checkpoint) into one system call. The first frame of a turn goes out at once through ws, as it
- * would without us: a single message per socket, as in a broadcast, costs nothing extra and reaches the peer
+ * microtask checkpoint) into one system call. The first frame of a turn goes out at once, as it would
+ * without us: a single message per socket, as in a broadcast, costs nothing extra and reaches the peer
  * while the loop goes on. The later ones of the turn are queued here and written at the end of the turn as
  * one buffer. A burst of K messages to N clients then costs 2 × N system calls instead of K × N.
+ *
+ * Frames are encoded here, once per text and turn (`frameOf`): unmasked, the frame of a text is the same bytes
+ * for every client, so a message sent to many clients in a row is encoded once and the one buffer written to
+ * each of their sockets (ws would encode it, and make a header, for each). A queued frame is an array slot, and
+ * each socket gets one callback per turn for all its queued frames.
  *
  * Why not cork the socket and let ws write: a corked socket keeps a write request, a frame header buffer and
  * a callback per frame until the end of the turn. A burst to many clients holds K × N of them at once, more
  * than the young generation of the heap takes, and the garbage collector then costs more than the writes.
- * Here a queued frame is an array slot: the payload of a message sent to many clients in a row is encoded
- * once and shared, and each socket gets one callback per turn for all its queued frames.
  *
  * What makes writing frames next to ws safe: ws writes unmasked, uncompressed frames straight to its socket,
  * and with `perMessageDeflate: false` (as the server is configured) it never queues one itself (it would
- * for a Blob, which we never give it), so frames written here cannot overtake or split one of its own. What we write through ws ourselves must not overtake the queued frames: `flushSocket` before a ping
- * (its pong acknowledges what was sent before it), a close frame or a keep-alive. ws also writes on its own
- * while it handles input, and it handles all frames of one chunk in one turn: a listener's queued replies to a
+ * for a Blob, which we never give it), so frames written here cannot overtake or split one of its own. What
+ * we write through ws ourselves must not overtake the queued frames: `flushSocket` before a ping (its pong
+ * acknowledges what was sent before it), a close frame or a keep-alive. ws also writes on its own while it
+ * handles input, and it handles all frames of one chunk in one turn: a listener's queued replies to a
  * message may be overtaken by ws's pong to a ping that followed the message. That is harmless: the peer's
  * pings acknowledge nothing here, and a pong may come between any two messages. If ws answers a close frame
  * instead, the socket is closing, and nothing may follow a close frame: queued frames of a socket that began
@@ -65,15 +70,15 @@ export class TurnBatcher implements TurnWrites {
     private turn = 0;
     private queued: Array<TrackedSocket> = [];
     private scheduled = false;
-    // The last text queued and its encoding: a message sent to many clients in a row is encoded once
+    // The last text encoded in this turn and its frame: a message sent to many clients in a row is encoded once
     private lastText: string | null = null;
-    private lastPayload: Buffer | null = null;
+    private lastFrame: Buffer | null = null;
     private readonly endOfTurn = (): void => this.flush();
 
     /**
      * Call before sending a text frame to the socket. True for the first frame of this turn (and whenever
-     * the socket is not open, which ws then reports): send it through ws at once; what the socket still has
-     * to send was left over from earlier turns. False for a later one: `queue` it.
+     * the socket is not open): write it at once; what the socket still has to send was left over from earlier
+     * turns. False for a later one: `queue` it.
      */
     beforeWrite(webSocket: WebSocket): boolean {
         const socket = webSocket as TrackedSocket;
@@ -88,24 +93,31 @@ export class TurnBatcher implements TurnWrites {
         return false;
     }
 
-    /** Queue a text frame to go out with the others of this turn; `written` is told when they are out */
-    queue(webSocket: WebSocket, text: string, written: FramesWritten): void {
+    /** The frame of `text` to write or queue in this turn */
+    frameOf(text: string): Buffer {
+        let frame = this.lastFrame;
+        if (frame === null || text !== this.lastText) {
+            frame = encodeTextFrame(text);
+            this.lastText = text;
+            this.lastFrame = frame;
+            // Let go of it at the end of the turn
+            this.schedule();
+        }
+        return frame;
+    }
+
+    /** Queue a frame (of `frameOf`) to go out with the others of this turn; `written` is told when they are out */
+    queue(webSocket: WebSocket, frame: Buffer, written: FramesWritten): void {
         const socket = webSocket as TrackedSocket;
         let queued = socket[kQueued];
         if (!queued) {
-            queued = {payloads: [], bytes: 0, written};
+            queued = {frames: [], bytes: 0, written};
             socket[kQueued] = queued;
             this.queued.push(socket);
             this.schedule();
         }
-        let payload = this.lastPayload;
-        if (payload === null || text !== this.lastText) {
-            payload = Buffer.from(text);
-            this.lastText = text;
-            this.lastPayload = payload;
-        }
-        queued.payloads.push(payload);
-        queued.bytes += textFrameLength(payload.length);
+        queued.frames.push(frame);
+        queued.bytes += frame.length;
     }
 
     /** Write what is queued for the socket now: call it before writing anything else to the socket */
@@ -131,7 +143,7 @@ export class TurnBatcher implements TurnWrites {
         this.scheduled = false;
         this.turn++;
         this.lastText = null;
-        this.lastPayload = null;
+        this.lastFrame = null;
         if (this.queued.length === 0) {
             // The common turn (one frame per socket): nothing to allocate
             return;
@@ -152,10 +164,10 @@ export class TurnBatcher implements TurnWrites {
 }
 
 const writeQueued = (socket: TrackedSocket, queued: Queued): void => {
-    const frames = queued.payloads.length;
+    const count = queued.frames.length;
     const raw = rawSocket(socket);
     if (!isOpen(socket) || !raw || raw.destroyed) {
-        queued.written(new Error('WebSocket is not open'), frames);
+        queued.written(new Error('WebSocket is not open'), count);
         return;
     }
     let data: Buffer;
@@ -164,12 +176,12 @@ const writeQueued = (socket: TrackedSocket, queued: Queued): void => {
     } catch (error) {
         // More than a Buffer can hold: these frames cannot go out, and nothing may go out after them
         socket.terminate();
-        queued.written(error instanceof Error ? error : new Error(String(error)), frames);
+        queued.written(error instanceof Error ? error : new Error(String(error)), count);
         return;
     }
     let offset = 0;
-    for (const payload of queued.payloads) {
-        offset = writeTextFrame(data, offset, payload);
+    for (const frame of queued.frames) {
+        offset += frame.copy(data, offset);
     }
-    raw.write(data, (error) => queued.written(error, frames));
+    raw.write(data, (error) => queued.written(error, count));
 };

@@ -8,6 +8,7 @@ import type {ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
 import {newClientId} from '../../src/server/client-id';
 import {ServerClient} from '../../src/server/ServerClient';
 import type {ClientHost} from '../../src/server/ServerClient';
+import {encodeTextFrame} from '../../src/server/text-frame';
 import {TurnBatcher} from '../../src/server/turn-batcher';
 import type {TurnWrites} from '../../src/server/turn-batcher';
 import {RecordingLog} from '../helpers/recording-logger';
@@ -16,9 +17,10 @@ import type {SocketPair} from '../helpers/socket-pair';
 import {USERS} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
 
-// Every frame is the first of its turn: each goes out through ws at once
+// Every frame is the first of its turn: each goes out at once
 const unbatched: TurnWrites = {
     beforeWrite: () => true,
+    frameOf: encodeTextFrame,
     queue: () => {
         throw new Error('Nothing is queued when nothing is batched');
     },

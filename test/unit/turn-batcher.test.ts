@@ -20,12 +20,12 @@ describe('TurnBatcher', () => {
 
     const record = (of: SocketPair): Array<string> => clientEvents(of.client);
 
-    /** Send like a client does: the first frame of a turn through ws, later ones queued */
+    /** Send like a client does: the first frame of a turn written at once, later ones queued */
     const send = (batcher: TurnBatcher, of: SocketPair, text: string, written: FramesWritten = () => undefined): void => {
         if (batcher.beforeWrite(of.server)) {
-            of.server.send(text);
+            rawSocket(of).write(batcher.frameOf(text));
         } else {
-            batcher.queue(of.server, text, written);
+            batcher.queue(of.server, batcher.frameOf(text), written);
         }
     };
 
@@ -41,11 +41,10 @@ describe('TurnBatcher', () => {
             reports.push([error, frames]);
         });
         }
-        // ws wrote the first frame (its header and payload), the other 49 wait for the end of the turn
-        const writesOfTheFirst = writes.mock.calls.length;
-        expect(writesOfTheFirst).toBeGreaterThan(0);
+        // The first frame went out in one write, the other 49 wait for the end of the turn
+        expect(writes).toHaveBeenCalledTimes(1);
         await new Promise(process.nextTick);
-        expect(writes).toHaveBeenCalledTimes(writesOfTheFirst + 1);
+        expect(writes).toHaveBeenCalledTimes(2);
         await waitFor(() => received.length === 50);
         expect(received).toEqual(Array.from({length: 50}, (_, n) => String(n)));
         // One report for all 49, after the write
@@ -74,19 +73,28 @@ describe('TurnBatcher', () => {
         expect(received).toEqual(texts);
     });
 
-    it('encodes a text queued for many sockets in a row once, and gives each its own frames', async () => {
+    it('encodes a text sent to many sockets in a row once, written or queued, and gives each its frames', async () => {
         const batcher = new TurnBatcher();
         const all = [await pair(), await pair(), await pair()];
         const received = all.map(record);
-        const encodings = jest.spyOn(Buffer, 'from');
+        const writes = all.map((sockets) => jest.spyOn(rawSocket(sockets), 'write'));
+        const encodings = jest.spyOn(Buffer, 'byteLength');
         for (const message of ['{"k":0}', '{"k":1}']) {
             all.forEach((sockets) => send(batcher, sockets, message));
         }
-        // The first message went out through ws on each socket; the second was queued for all three
+        // The first message went out at once on each socket, the same bytes; the second was queued for all three
+        expect(encodings.mock.calls.filter(([value]) => value === '{"k":0}')).toHaveLength(1);
         expect(encodings.mock.calls.filter(([value]) => value === '{"k":1}')).toHaveLength(1);
         encodings.mockRestore();
+        const [first, ...others] = writes.map((write) => write.mock.calls[0][0]);
+        others.forEach((frame) => expect(frame).toBe(first));
         await waitFor(() => received.every((messages) => messages.length === 2));
         expect(received).toEqual([['{"k":0}', '{"k":1}'], ['{"k":0}', '{"k":1}'], ['{"k":0}', '{"k":1}']]);
+        // The encoding is let go at the end of the turn
+        const frame = batcher.frameOf('{"k":1}');
+        expect(batcher.frameOf('{"k":1}')).toBe(frame);
+        await new Promise(process.nextTick);
+        expect(batcher.frameOf('{"k":1}')).not.toBe(frame);
     });
 
     it('forgets what is queued for a socket when told to', async () => {
