@@ -519,16 +519,14 @@ export class ServerClient implements MashroomWebSocketClient {
             acks = this.#acks = new AckTracker();
         }
         acks?.add(frame);
-        if (!socket || !isOpen(socket)) {
+        // (ws has a TCP socket under every open WebSocket; without one, nothing could be written)
+        const raw = socket && isOpen(socket) ? rawSocket(socket) : null;
+        if (!socket || !raw) {
             return this.holdBack(socket, pending ?? new Pending(frame));
         }
         const writes = this.#host.writes;
         const onWritten = this.#onWritten ??= this.writeCallback();
-        const raw = rawSocket(socket);
-        if (!raw) {
-            // ws has a TCP socket under every open WebSocket; should it ever not, it still knows how to send
-            socket.send(frame, onWritten);
-        } else if (writes.beforeWrite(socket)) {
+        if (writes.beforeWrite(socket)) {
             // The first frame of a turn goes out at once; those queued after it share a new turn entry
             this.#turnEntry = null;
             if (socket.bufferedAmount > this.#host.maxUnsentBytes) {

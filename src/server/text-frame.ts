@@ -25,6 +25,9 @@ export const encodeTextFrame = (text: string): Buffer => {
         frame.writeUInt16BE(0, 2);
         frame.writeUIntBE(length, 4, 6);
     }
-    frame.write(text, headerLength);
+    // The buffer is not zeroed: should the count and the encoding ever disagree, no stale memory may go out
+    if (frame.write(text, headerLength) !== length) {
+        throw new Error(`The UTF-8 encoding of a text did not take the ${length} bytes counted for it`);
+    }
     return frame;
 };

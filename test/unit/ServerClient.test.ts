@@ -1,4 +1,5 @@
 import {mkdtemp, rm} from 'fs/promises';
+import type {Socket} from 'net';
 import {tmpdir} from 'os';
 import {join} from 'path';
 import type WebSocket from 'ws';
@@ -167,6 +168,18 @@ describe('ServerClient', () => {
     describe('with writes batched per turn', () => {
         const batchingHost = (bufferStore: ReconnectBufferStore | null = null): ClientHost => ({...host(bufferStore), writes: new TurnBatcher()});
 
+        it('writes one encoding of a message sent to many clients in a turn, in one write each, and each reads it', async () => {
+            const sharedHost = batchingHost();
+            const all = [await pair(), await pair(), await pair()];
+            const writes = all.map(({server}) => jest.spyOn((server as unknown as {_socket: Socket})._socket, 'write'));
+            const received = all.map(({client}) => nextMessage(client));
+            const clients = all.map(({server}) => newClient(sharedHost, server));
+            await Promise.all(clients.map((each) => each.send('{"to":"all","text":"grüß 😀"}')));
+            writes.forEach((write) => expect(write).toHaveBeenCalledTimes(1));
+            const [first, ...others] = writes.map((write) => write.mock.calls[0][0]);
+            others.forEach((frame) => expect(frame).toBe(first));
+            expect(await Promise.all(received)).toEqual(Array(3).fill('{"to":"all","text":"grüß 😀"}'));
+        });
 
         it('settles the messages queued in one turn together, and delivers them in order', async () => {
             const {server, client} = await pair();
