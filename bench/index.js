@@ -148,8 +148,9 @@ const fanOutRounds = async (/** @type {any} */ server, /** @type {any} */ client
     return {totalMs: at - result.start, loopMs: result.loopMs, gcMs: result.gcMs};
 };
 
-// Semi-spaces of 16 MiB, V8's default maximum: see measureWorkloads
-const FIXED_YOUNG_GENERATION = ['--min-semi-space-size=16', '--max-semi-space-size=16'];
+// Semi-spaces of 16 MiB, V8's default maximum: see measureWorkloads. --v8-young-generation leaves the sizing to V8
+// (to see what the fixed size changes)
+const FIXED_YOUNG_GENERATION = flag('v8-young-generation') ? [] : ['--min-semi-space-size=16', '--max-semi-space-size=16'];
 
 const startServer = async (/** @type {string} */ name, /** @type {Array<string>} */ flags = []) => {
     // BENCH_SERVER_NODE_OPTIONS adds Node options to the server processes (after ours, so it wins), e.g.
@@ -379,7 +380,7 @@ const main = async () => {
     const machine = {cpus: os.cpus().length, cpu: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}`};
     mkdirSync(join(__dirname, '../bench-results'), {recursive: true});
     const file = join(__dirname, '../bench-results', `bench-${startedAt.toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(file, JSON.stringify({startedAt, machine, settings: {sizes: SIZES, rounds: ROUNDS, k: K, echoActors: ECHO_ACTORS, echoRoundTrips: ECHO_ROUND_TRIPS, turns: TURNS, quick, pinned: PINNED}, medians, ratios, rounds, turns}, null, 2));
+    writeFileSync(file, JSON.stringify({startedAt, machine, settings: {sizes: SIZES, rounds: ROUNDS, k: K, echoActors: ECHO_ACTORS, echoRoundTrips: ECHO_ROUND_TRIPS, turns: TURNS, quick, pinned: PINNED, timedServerFlags: FIXED_YOUNG_GENERATION}, medians, ratios, rounds, turns}, null, 2));
     process.stdout.write(`Figures written to ${file}\n`);
 };
 
