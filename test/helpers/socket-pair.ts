@@ -1,5 +1,8 @@
+import {readFileSync} from 'fs';
 import {createServer} from 'http';
+import {createServer as createTlsServer} from 'https';
 import type {AddressInfo, Socket} from 'net';
+import {join} from 'path';
 import WebSocket, {WebSocketServer} from 'ws';
 
 export type SocketPair = {
@@ -8,17 +11,25 @@ export type SocketPair = {
     close(): Promise<void>;
 };
 
-/** Two connected `ws` sockets over loopback TCP, for unit tests of code that writes to a socket */
-export const socketPair = async (): Promise<SocketPair> => {
+// A self-signed certificate for 127.0.0.1, made for these tests only
+const TLS_FIXTURES = join(__dirname, '..', 'fixtures', 'tls');
+
+/**
+ * Two connected `ws` sockets over loopback TCP, for unit tests of code that writes to a socket; with `tls`, over
+ * TLS served by Node (a self-signed certificate the client is told to accept)
+ */
+export const socketPair = async ({tls = false}: {tls?: boolean} = {}): Promise<SocketPair> => {
     const wss = new WebSocketServer({noServer: true});
-    const http = createServer();
+    const http = tls
+        ? createTlsServer({key: readFileSync(join(TLS_FIXTURES, 'key.pem')), cert: readFileSync(join(TLS_FIXTURES, 'cert.pem'))})
+        : createServer();
     http.on('upgrade', (request, socket, head) => {
         wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws));
     });
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const {port} = http.address() as AddressInfo;
     const serverSide = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
-    const client = new WebSocket(`ws://127.0.0.1:${port}`);
+    const client = new WebSocket(`${tls ? 'wss' : 'ws'}://127.0.0.1:${port}`, {rejectUnauthorized: false});
     await new Promise((resolve, reject) => {
         client.once('open', resolve);
         client.once('error', reject);

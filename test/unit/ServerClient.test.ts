@@ -181,6 +181,26 @@ describe('ServerClient', () => {
             expect(await Promise.all(received)).toEqual(Array(3).fill('{"to":"all","text":"grüß 😀"}'));
         });
 
+        it('writes over TLS served by Node, where no write completes at once, with a callback, and settles after it', async () => {
+            const sockets = await socketPair({tls: true});
+            pairs.push(sockets);
+            const raw = (sockets.server as unknown as {_socket: Socket & {encrypted?: boolean}})._socket;
+            expect(raw.encrypted).toBe(true);
+            const writes = jest.spyOn(raw, 'write');
+            const serverClient = newClient(batchingHost(), sockets.server);
+            const received: Array<string> = [];
+            sockets.client.on('message', (data) => received.push(data.toString()));
+            const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
+            // The first frame at once, with the callback that settles it; the others wait for the end of the turn
+            expect(writes).toHaveBeenCalledTimes(1);
+            expect(writes.mock.calls[0][1]).toEqual(expect.any(Function));
+            await Promise.all(sends);
+            expect(writes).toHaveBeenCalledTimes(2);
+            await serverClient.send('{"n":4}');
+            await waitFor(() => received.length === 4, 'the messages');
+            expect(received).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', '{"n":4}']);
+        });
+
         it('settles the messages queued in one turn together, and delivers them in order', async () => {
             const {server, client} = await pair();
             const serverClient = newClient(batchingHost(), server);
