@@ -98,8 +98,8 @@ let gcAtStart = 0;
 /** @type {Record<string, {count: number, ms: number}>} */
 let gcKindsAtStart = {};
 let youngAtStart = 0;
-// The size V8 gives the young generation now (it resizes it by what the process did lately); a small one
-// means many more scavenges for the same work
+// The size of V8's new space (the young generation: two semi-spaces) now; V8 resizes it by what the process did
+// lately, and a small one means many more scavenges for the same work
 const youngGenerationMiB = () => (require('v8').getHeapSpaceStatistics().find((space) => space.space_name === 'new_space')?.space_size ?? 0) / 1048576;
 
 const main = async () => {
@@ -177,7 +177,7 @@ const main = async () => {
                         .map(([kind, {count, ms}]) => ({kind, count: count - (gcKindsAtStart[kind]?.count ?? 0), ms: ms - (gcKindsAtStart[kind]?.ms ?? 0)}))
                         .filter(({count}) => count > 0)
                         .map(({kind, count, ms}) => `${count} × kind ${kind} (${ms.toFixed(1)} ms)`);
-                    process.stderr.write(`${process.argv[2]} ${command.name}: GC ${during.join(', ') || 'none'}; young generation ${youngAtStart} MiB at start, ${youngGenerationMiB()} MiB at end\n`);
+                    process.stderr.write(`${process.argv[2]} ${command.name}: GC ${during.join(', ') || 'none'}; new space ${youngAtStart} MiB at start, ${youngGenerationMiB()} MiB at end\n`);
                 }
                 reply({id: command.id, cpuMs: (user + system) / 1000, gcMs: gcMs - gcAtStart});
                 break;
