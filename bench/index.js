@@ -208,13 +208,13 @@ const measureConnections = async (name, n) => {
  * - Every server collects its garbage before each measurement, so that none is left from an earlier workload
  *   (a fan-out of 250000 messages leaves enough for the collector to run well into the next measurement,
  *   on the same core). The warm-up comes after that. A workload pays for its own garbage.
- * - The young generation has one fixed size in these server processes (FIXED_YOUNG_GENERATION). By default
- *   V8 sizes it by the process's recent past: a full collection at a time of little allocation shrinks it
- *   to 1 MiB, and only objects that survive scavenges grow it again, which an echo hardly leaves. Which
- *   candidate that hits depends on what it did in the seconds before (the one that allocated least in the
- *   fan-out before, and that is ours: 39 scavenges in the echo instead of 2, 19 ms instead of 4) and on
- *   when the memory reducer of an idle process ran, not on the work measured. Connect rate and memory are
- *   measured with V8's defaults.
+ * - The young generation has one fixed size in these server processes (FIXED_YOUNG_GENERATION). By default V8
+ *   sizes it by the process's recent past: a full collection at a time of little allocation shrinks it to
+ *   semi-spaces of 1 MiB, and only objects that survive scavenges grow it again, which an echo hardly leaves.
+ *   Which candidate that hits depends on what it did in the seconds before (the one that allocated least in the
+ *   fan-out before, and that is ours: 39 scavenges in the echo instead of 2, 19 ms instead of 4) and on when
+ *   the memory reducer of an idle process ran, not on the work measured. Connect rate and memory are measured
+ *   with V8's defaults.
  * @param {number} n
  * @param {Array<string>} order
  * @returns {Promise<Record<string, {medians: Record<string, number>, turns: Array<Record<string, number>>}>>} by
