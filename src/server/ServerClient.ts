@@ -9,7 +9,7 @@ import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../buff
 import {AckTracker} from './AckTracker';
 import {DELIVERY_PROTOCOL, envelope, seqOfEnvelope} from './delivery-protocol';
 import {isOpen, rawSocket} from './turn-batcher';
-import type {TurnWrites} from './turn-batcher';
+import type {RawSocket, TurnWrites} from './turn-batcher';
 import {writesSettled} from './writes-settled';
 
 /**
@@ -469,12 +469,47 @@ export class ServerClient implements MashroomWebSocketClient {
         }
     }
 
-    /** Remove the client for good: close the socket (if any) with the given code, drop its buffer */
+    /**
+     * Remove the client for good: close the socket (if any) with the given code, drop its buffer. What was
+     * handed to the open socket goes out before the close frame, and its promises settle by those writes;
+     * what was held back rejects.
+     */
     close(code: number, reason: string): void {
+        const open = this.#socket && isOpen(this.#socket) ? this.#socket : null;
+        const raw = open ? rawSocket(open) : null;
+        if (open && raw) {
+            this.#host.writes.flushSocket(open);
+            this.settleByWrites(raw);
+        }
         const socket = this.release();
         if (socket) {
             this.flushed(socket).close(code, reason);
         }
+    }
+
+    /**
+     * The messages handed to the socket and not yet confirmed settle once the socket has written them: an
+     * empty write behind them says when (a write cut off by destroying the socket counts as failed, as in
+     * writeCallback)
+     */
+    private settleByWrites(raw: RawSocket): void {
+        const unconfirmed = this.#unconfirmed;
+        if (!unconfirmed) {
+            return;
+        }
+        const handed = unconfirmed.filter((message) => message.seq !== 0);
+        if (handed.length === 0) {
+            return;
+        }
+        this.#unconfirmed = unconfirmed.filter((message) => message.seq === 0);
+        raw.write(NOTHING, (error) => {
+            if (error || raw.destroyed) {
+                const gone = new ClientGoneError(this.clientId);
+                handed.forEach((message) => message.reject(gone));
+            } else {
+                handed.forEach((message) => message.resolve());
+            }
+        });
     }
 
     /**

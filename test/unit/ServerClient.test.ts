@@ -7,7 +7,7 @@ import {BufferBudget} from '../../src/buffer/BufferBudget';
 import {FileReconnectBufferStore} from '../../src/buffer/FileReconnectBufferStore';
 import type {ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
 import {newClientId} from '../../src/server/client-id';
-import {ServerClient} from '../../src/server/ServerClient';
+import {ClientGoneError, ServerClient} from '../../src/server/ServerClient';
 import type {ClientHost} from '../../src/server/ServerClient';
 import {encodeTextFrame} from '../../src/server/text-frame';
 import {TurnBatcher} from '../../src/server/turn-batcher';
@@ -252,9 +252,23 @@ describe('ServerClient', () => {
             const seen = clientEvents(client);
             const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
             serverClient.close(1000, 'Done');
-            // Closed for good: what was not yet written when it closed rejects, as without batching
+            // Written before the close frame, so settled as written
             const outcomes = await Promise.allSettled(sends);
-            expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+            expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+            await waitFor(() => seen.length === 4, 'the messages and the close');
+            expect(seen).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', '(close 1000)']);
+            await expect(serverClient.send('{"n":4}')).rejects.toThrow(ClientGoneError);
+        });
+
+        it('settles messages whose writes are still pending when it closes by those writes (TLS: none completes at once)', async () => {
+            const sockets = await socketPair({tls: true});
+            pairs.push(sockets);
+            const serverClient = newClient(batchingHost(), sockets.server);
+            const seen = clientEvents(sockets.client);
+            const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
+            serverClient.close(1000, 'Done');
+            const outcomes = await Promise.allSettled(sends);
+            expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
             await waitFor(() => seen.length === 4, 'the messages and the close');
             expect(seen).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', '(close 1000)']);
         });
