@@ -260,6 +260,20 @@ describe('ServerClient', () => {
             await expect(serverClient.send('{"n":4}')).rejects.toThrow(ClientGoneError);
         });
 
+        it('rejects a message it closed with that the peer never read, once the connection is cut off', async () => {
+            const {server, client} = await pair();
+            const raw = (server as unknown as {_socket: Socket})._socket;
+            (client as unknown as {_socket: Socket})._socket.pause();
+            const serverClient = newClient(batchingHost(), server);
+            // Far more than the socket buffers take: still being written when the client is closed
+            const sent = serverClient.send(JSON.stringify('x'.repeat(8 * 1024 * 1024)));
+            expect(raw.writableLength).toBeGreaterThan(0);
+            serverClient.close(1000, 'Done');
+            const outcome = Promise.allSettled([sent]);
+            raw.destroy();
+            expect((await outcome)[0]).toEqual({status: 'rejected', reason: expect.any(ClientGoneError)});
+        });
+
         it('settles messages whose writes are still pending when it closes by those writes (TLS: none completes at once)', async () => {
             const sockets = await socketPair({tls: true});
             pairs.push(sockets);
