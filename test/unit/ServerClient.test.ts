@@ -27,6 +27,7 @@ const unbatched: TurnWrites = {
     },
     flushSocket: () => undefined,
     discard: () => undefined,
+    queuedFrames: () => 0,
 };
 
 describe('ServerClient', () => {
@@ -168,6 +169,17 @@ describe('ServerClient', () => {
     describe('with writes batched per turn', () => {
         const batchingHost = (bufferStore: ReconnectBufferStore | null = null): ClientHost => ({...host(bufferStore), writes: new TurnBatcher()});
 
+        /** A message far larger than the socket buffers take, sent to a peer that does not read: still being written */
+        const stalledSend = async () => {
+            const {server, client} = await pair();
+            const raw = (server as unknown as {_socket: Socket})._socket;
+            const clientRaw = (client as unknown as {_socket: Socket})._socket;
+            clientRaw.pause();
+            const serverClient = newClient(batchingHost(), server);
+            const sent = serverClient.send(JSON.stringify('x'.repeat(8 * 1024 * 1024)));
+            return {raw, clientRaw, serverClient, sent};
+        };
+
         it('writes one encoding of a message sent to many clients in a turn, in one write each, and each reads it', async () => {
             const sharedHost = batchingHost();
             const all = [await pair(), await pair(), await pair()];
@@ -260,13 +272,50 @@ describe('ServerClient', () => {
             await expect(serverClient.send('{"n":4}')).rejects.toThrow(ClientGoneError);
         });
 
-        it('rejects a message it closed with that the peer never read, once the connection is cut off', async () => {
+        it('settles by their writes the messages that reached a connection already closing, and rejects the others', async () => {
             const {server, client} = await pair();
-            const raw = (server as unknown as {_socket: Socket})._socket;
-            (client as unknown as {_socket: Socket})._socket.pause();
+            const batchingWrites = batchingHost();
+            const serverClient = newClient(batchingWrites, server);
+            const seen = clientEvents(client);
+            const written = [1, 2].map((n) => serverClient.send(`{"n":${n}}`));
+            // As closeAsTooSlow does: what is queued goes out, then the close frame
+            batchingWrites.writes.flushSocket(server);
+            server.close(1013, 'Client too slow');
+            const heldBack = serverClient.send('{"n":3}');
+            serverClient.close(1000, 'Done');
+            const outcomes = await Promise.allSettled([...written, heldBack]);
+            expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'rejected']);
+            await waitFor(() => seen.length === 3, 'the messages and the close');
+            expect(seen).toEqual(['{"n":1}', '{"n":2}', '(close 1013)']);
+        });
+
+        it('settles a message still being written to a peer that ended its side once it is out', async () => {
+            const {raw, clientRaw, serverClient, sent} = await stalledSend();
+            // The peer ends its side of the connection (it can still read); ws then ends ours
+            clientRaw.end();
+            await waitFor(() => raw.writableEnded, 'the socket ended');
+            expect(raw.writableLength).toBeGreaterThan(0);
+            serverClient.close(1000, 'Done');
+            clientRaw.resume();
+            await expect(sent).resolves.toBeUndefined();
+        });
+
+        it('rejects the messages still queued for a connection that began to close without writing them', async () => {
+            const {server, client} = await pair();
             const serverClient = newClient(batchingHost(), server);
-            // Far more than the socket buffers take: still being written when the client is closed
-            const sent = serverClient.send(JSON.stringify('x'.repeat(8 * 1024 * 1024)));
+            const seen = clientEvents(client);
+            const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
+            // As ws answers a peer's close frame: its close frame overtakes what is queued, which may not follow it
+            server.close(1000, 'Bye');
+            serverClient.close(1000, 'Done');
+            const outcomes = await Promise.allSettled(sends);
+            expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+            await waitFor(() => seen.length === 2, 'the message and the close');
+            expect(seen).toEqual(['{"n":1}', '(close 1000)']);
+        });
+
+        it('rejects a message it closed with that the peer never read, once the connection is cut off', async () => {
+            const {raw, serverClient, sent} = await stalledSend();
             expect(raw.writableLength).toBeGreaterThan(0);
             serverClient.close(1000, 'Done');
             const outcome = Promise.allSettled([sent]);
