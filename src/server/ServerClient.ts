@@ -1,4 +1,3 @@
-import {finished} from 'stream';
 import type WebSocket from 'ws';
 import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import type {MashroomSecurityUser} from '@mashroom/mashroom-security/type-definitions';
@@ -471,56 +470,48 @@ export class ServerClient implements MashroomWebSocketClient {
     }
 
     /**
-     * Remove the client for good: close the socket (if any) with the given code, drop its buffer. The messages
-     * whose frames reached the TCP socket settle by those writes (on an open socket that is all that was sent:
-     * what is queued goes out ahead of the close frame); the others reject.
+     * Remove the client for good: close the socket (if any) with the given code, drop its buffer. What was
+     * handed to the open socket goes out before the close frame, and its promises settle by those writes;
+     * what was held back rejects.
      */
     close(code: number, reason: string): void {
-        const socket = this.#socket;
-        const raw = socket ? rawSocket(socket) : null;
-        if (socket && raw) {
-            // Frames still queued for a socket that is no longer open are never written
-            const unwritten = isOpen(socket) ? 0 : this.#host.writes.queuedFrames(socket);
-            this.#host.writes.flushSocket(socket);
-            this.settleByWrites(raw, this.#writeSeq - unwritten);
+        const open = this.#socket && isOpen(this.#socket) ? this.#socket : null;
+        const raw = open ? rawSocket(open) : null;
+        if (open && raw) {
+            this.#host.writes.flushSocket(open);
+            this.settleByWrites(raw);
         }
-        const released = this.release();
-        if (released) {
-            this.flushed(released).close(code, reason);
+        const socket = this.release();
+        if (socket) {
+            this.flushed(socket).close(code, reason);
         }
     }
 
     /**
-     * The unconfirmed messages whose frames, up to `lastWritten`, were handed to the TCP socket settle once it
-     * has written them: told by an empty write behind them, or, on a socket already ended (ws ends it when the
-     * peer has ended its side), by its finish. A write cut off by destroying the socket counts as failed (Node
-     * reports it as a success, see writeCallback). The rest stay, for release() to reject.
+     * The messages handed to the socket and not yet confirmed settle once the socket has written them: an
+     * empty write behind them says when (a write cut off by destroying the socket counts as failed, as in
+     * writeCallback)
      */
-    private settleByWrites(raw: RawSocket, lastWritten: number): void {
+    private settleByWrites(raw: RawSocket): void {
         const unconfirmed = this.#unconfirmed;
         if (!unconfirmed) {
             return;
         }
-        const handed = unconfirmed.filter((message) => message.seq !== 0 && message.seq <= lastWritten);
+        const handed = unconfirmed.filter((message) => message.seq !== 0);
         if (handed.length === 0) {
             return;
         }
-        this.#unconfirmed = unconfirmed.filter((message) => !handed.includes(message));
-        const settle = (failed: boolean): void => {
-            if (failed) {
+        this.#unconfirmed = unconfirmed.filter((message) => message.seq === 0);
+        raw.write(NOTHING, (error) => {
+            if (error || raw.destroyed) {
                 const gone = new ClientGoneError(this.clientId);
                 handed.forEach((message) => message.reject(gone));
             } else {
                 handed.forEach((message) => message.resolve());
             }
-        };
-        if (raw.writableEnded) {
-            // Nothing more may be written to it, but what it has still goes out; destroyed first, it reports an error
-            finished(raw, {readable: false}, (error) => settle(Boolean(error)));
-        } else {
-            raw.write(NOTHING, (error) => settle(Boolean(error) || raw.destroyed));
-        }
+        });
     }
+
     /**
      * Remove the client for good but leave its socket open, for the caller to serve as a new client.
      * Returns the socket.

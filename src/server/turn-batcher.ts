@@ -14,7 +14,6 @@ export interface TurnWrites {
     queue(socket: WebSocket, frame: Buffer, written: FramesWritten): void;
     flushSocket(socket: WebSocket): void;
     discard(socket: WebSocket): void;
-    queuedFrames(socket: WebSocket): number;
 }
 
 type Queued = {
@@ -137,11 +136,6 @@ export class TurnBatcher implements TurnWrites {
         if (socket[kQueued]) {
             socket[kQueued] = null;
         }
-    }
-
-    /** How many frames are queued for the socket, not yet written */
-    queuedFrames(webSocket: WebSocket): number {
-        return (webSocket as TrackedSocket)[kQueued]?.frames.length ?? 0;
     }
 
     /** End the turn now: write what was queued (also done at the end of every turn with writes) */
