@@ -471,8 +471,9 @@ export class ServerClient implements MashroomWebSocketClient {
 
     /**
      * Remove the client for good: close the socket (if any) with the given code, drop its buffer. What was
-     * handed to the open socket goes out before the close frame, and its promises settle by those writes;
-     * what was held back rejects.
+     * handed to an open socket goes out before the close frame, and its promises settle by those writes. On a
+     * socket already closing, whatever is not yet confirmed rejects (the batcher may have dropped some of it),
+     * as does what was held back.
      */
     close(code: number, reason: string): void {
         const open = this.#socket && isOpen(this.#socket) ? this.#socket : null;
