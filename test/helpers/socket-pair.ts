@@ -48,6 +48,10 @@ export const socketPair = async ({tls = false}: {tls?: boolean} = {}): Promise<S
     };
 };
 
+/** The TCP (or TLS) socket under a `ws` WebSocket, which ws does not expose */
+export const tcpSocketOf = (socket: WebSocket): Socket & {readonly encrypted?: boolean} =>
+    (socket as unknown as {_socket: Socket & {readonly encrypted?: boolean}})._socket;
+
 export const nextMessage = (socket: WebSocket): Promise<string> =>
     new Promise((resolve) => socket.once('message', (data) => resolve(data.toString())));
 
@@ -57,7 +61,7 @@ export const nextMessage = (socket: WebSocket): Promise<string> =>
  */
 export const wireOpcodes = (client: WebSocket): (() => Array<number>) => {
     const chunks: Array<Buffer> = [];
-    (client as unknown as {_socket: Socket})._socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    tcpSocketOf(client).on('data', (chunk: Buffer) => chunks.push(chunk));
     return () => {
         const bytes = Buffer.concat(chunks);
         const opcodes: Array<number> = [];

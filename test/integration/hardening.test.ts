@@ -8,13 +8,14 @@ import type {TestServer} from '../helpers/test-server';
 import {refusedStatus, TestClient} from '../helpers/test-client';
 import {sessionCookie} from '../helpers/test-plugin-context';
 import type {UserKey} from '../helpers/test-plugin-context';
+import {tcpSocketOf} from '../helpers/socket-pair';
 import {waitFor} from '../helpers/wait';
 import WebSocket from 'ws';
 import type {MashroomWebSocketClient} from '../../type-definitions';
 import type {ServerClient} from '../../src/server/ServerClient';
 import {DELIVERY_PROTOCOL} from '../../src/server/delivery-protocol';
 
-const rawSocket = (client: TestClient): Socket => (client.socket as unknown as {_socket: Socket})._socket;
+const rawSocket = (client: TestClient): Socket => tcpSocketOf(client.socket);
 
 describe('hardening', () => {
     let server: TestServer;

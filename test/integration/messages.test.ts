@@ -1,8 +1,7 @@
 import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';
-import type {Socket} from 'net';
 import {TestClient} from '../helpers/test-client';
-import {wireOpcodes} from '../helpers/socket-pair';
+import {tcpSocketOf, wireOpcodes} from '../helpers/socket-pair';
 import {waitFor} from '../helpers/wait';
 import type {MashroomWebSocketClient} from '../../type-definitions';
 
@@ -106,7 +105,7 @@ describe('messages from and to clients', () => {
     describe('several frames in one TCP chunk (ws handles them in one turn, and the replies are batched)', () => {
         /** Write what `send` sends in one chunk */
         const inOneChunk = (send: () => void): void => {
-            const raw = (client.socket as unknown as {_socket: Socket})._socket;
+            const raw = tcpSocketOf(client.socket);
             raw.cork();
             send();
             raw.uncork();

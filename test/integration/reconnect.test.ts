@@ -6,6 +6,7 @@ import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';
 import {refusedStatus, TestClient} from '../helpers/test-client';
 import type {UserKey} from '../helpers/test-plugin-context';
+import {tcpSocketOf} from '../helpers/socket-pair';
 import {waitFor} from '../helpers/wait';
 import type {MashroomWebSocketClient} from '../../type-definitions';
 
@@ -51,7 +52,7 @@ describe('reconnect buffer', () => {
 
     /** The connection of a client that died without a trace: no close, no pong, nothing read any more */
     const goSilent = (client: TestClient): void => {
-        const raw = (client.socket as unknown as {_socket: import('net').Socket})._socket;
+        const raw = tcpSocketOf(client.socket);
         raw.pause();
         // Awake again for closing after the test
         silenced.push(raw);

@@ -1,5 +1,4 @@
 import {mkdtemp, rm} from 'fs/promises';
-import type {Socket} from 'net';
 import {tmpdir} from 'os';
 import {join} from 'path';
 import type WebSocket from 'ws';
@@ -13,7 +12,7 @@ import {encodeTextFrame} from '../../src/server/text-frame';
 import {TurnBatcher} from '../../src/server/turn-batcher';
 import type {TurnWrites} from '../../src/server/turn-batcher';
 import {RecordingLog} from '../helpers/recording-logger';
-import {clientEvents, nextMessage, socketPair, wireOpcodes} from '../helpers/socket-pair';
+import {clientEvents, nextMessage, socketPair, tcpSocketOf, wireOpcodes} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
 import {USERS} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
@@ -55,6 +54,16 @@ describe('ServerClient', () => {
     const newClient = (clientHost: ClientHost, socket: WebSocket) =>
         new ServerClient(clientHost, socket, '/p', USERS.alice, {}, newClientId());
 
+    const BIG = JSON.stringify({big: 'x'.repeat(16 * 1024 * 1024)});
+    /** A big message to a peer that reads nothing, so that most of it stays with Node */
+    const sendBig = (serverClient: ServerClient, sockets: SocketPair, settled: Array<string>): Promise<unknown> => {
+        tcpSocketOf(sockets.client).pause();
+        const sent = serverClient.send(BIG).then(() => settled.push('big'));
+        // More than the socket buffers of both ends take (else this test proves nothing)
+        expect(tcpSocketOf(sockets.server).writableLength).toBeGreaterThan(0);
+        return sent;
+    };
+
     const stores: Array<FileReconnectBufferStore> = [];
     const openStore = async (): Promise<FileReconnectBufferStore> => {
         const store = await FileReconnectBufferStore.open(root);
@@ -95,18 +104,6 @@ describe('ServerClient', () => {
     describe('with a message the operating system takes only in part', () => {
         // Not too slow for holding that much back
         const patientHost = (writes: TurnWrites): ClientHost => ({...host(null), maxUnsentBytes: 64 * 1024 * 1024, writes});
-        const BIG = JSON.stringify({big: 'x'.repeat(16 * 1024 * 1024)});
-        type Raw = {pause(): void; resume(): void; readonly writableLength: number};
-        const raw = (socket: WebSocket): Raw => (socket as unknown as {_socket: Raw})._socket;
-
-        /** A big message to a peer that reads nothing, so that most of it stays with Node */
-        const sendBig = (serverClient: ServerClient, sockets: SocketPair, settled: Array<string>): Promise<unknown> => {
-            raw(sockets.client).pause();
-            const sent = serverClient.send(BIG).then(() => settled.push('big'));
-            // More than the socket buffers of both ends take (else this test proves nothing)
-            expect(raw(sockets.server).writableLength).toBeGreaterThan(0);
-            return sent;
-        };
 
         const stillPending = async (settled: Array<string>): Promise<void> => {
             for (let turn = 0; turn < 20; turn++) {
@@ -130,7 +127,7 @@ describe('ServerClient', () => {
             await stillPending(settled);
             const received: Array<number> = [];
             sockets.client.on('message', (data: Buffer) => received.push(data.length));
-            raw(sockets.client).resume();
+            tcpSocketOf(sockets.client).resume();
             await Promise.all([big, ...small]);
             expect(settled).toEqual(['big', 'small 1', 'small 2']);
             // The counting is in step again: the next message settles once written, and arrives
@@ -146,7 +143,7 @@ describe('ServerClient', () => {
         ])('does not count it (%s) as written when the connection is cut off before the rest is out', async (_, send) => {
             const sockets = await pair();
             const serverClient = newClient(patientHost(new TurnBatcher()), sockets.server);
-            raw(sockets.client).pause();
+            tcpSocketOf(sockets.client).pause();
             const sends = send(serverClient);
             const big = sends[sends.length - 1];
             let bigSettled = false;
@@ -154,7 +151,7 @@ describe('ServerClient', () => {
                 bigSettled = true;
             }, () => undefined);
             await new Promise(setImmediate);
-            expect(raw(sockets.server).writableLength).toBeGreaterThan(0);
+            expect(tcpSocketOf(sockets.server).writableLength).toBeGreaterThan(0);
             const closed = new Promise((resolve) => sockets.server.once('close', resolve));
             sockets.server.terminate();
             // Node reports a write cut off by destroying the socket as successful: that must not settle it
@@ -168,20 +165,11 @@ describe('ServerClient', () => {
     describe('with writes batched per turn', () => {
         const batchingHost = (bufferStore: ReconnectBufferStore | null = null): ClientHost => ({...host(bufferStore), writes: new TurnBatcher()});
 
-        /** A message far larger than the socket buffers take, sent to a peer that does not read: still being written */
-        const stalledSend = async () => {
-            const {server, client} = await pair();
-            const raw = (server as unknown as {_socket: Socket})._socket;
-            (client as unknown as {_socket: Socket})._socket.pause();
-            const serverClient = newClient(batchingHost(), server);
-            const sent = serverClient.send(JSON.stringify('x'.repeat(8 * 1024 * 1024)));
-            return {raw, serverClient, sent};
-        };
 
         it('writes one encoding of a message sent to many clients in a turn, in one write each, and each reads it', async () => {
             const sharedHost = batchingHost();
             const all = [await pair(), await pair(), await pair()];
-            const writes = all.map(({server}) => jest.spyOn((server as unknown as {_socket: Socket})._socket, 'write'));
+            const writes = all.map(({server}) => jest.spyOn(tcpSocketOf(server), 'write'));
             const received = all.map(({client}) => nextMessage(client));
             const clients = all.map(({server}) => newClient(sharedHost, server));
             await Promise.all(clients.map((each) => each.send('{"to":"all","text":"grüß 😀"}')));
@@ -194,7 +182,7 @@ describe('ServerClient', () => {
         it('writes over TLS served by Node, where no write completes at once, with a callback, and settles after it', async () => {
             const sockets = await socketPair({tls: true});
             pairs.push(sockets);
-            const raw = (sockets.server as unknown as {_socket: Socket & {encrypted?: boolean}})._socket;
+            const raw = tcpSocketOf(sockets.server);
             expect(raw.encrypted).toBe(true);
             const writes = jest.spyOn(raw, 'write');
             const serverClient = newClient(batchingHost(), sockets.server);
@@ -256,10 +244,14 @@ describe('ServerClient', () => {
             expect(seen).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', '(ping)']);
         });
 
-        it('closes only after the messages queued before the close', async () => {
-            const {server, client} = await pair();
-            const serverClient = newClient(batchingHost(), server);
-            const seen = clientEvents(client);
+        it.each([
+            ['plain TCP, where they are written at once', false],
+            ['TLS, where none completes at once: their writes are still pending', true],
+        ])('closes only after the messages queued before the close, and settles them by their writes (%s)', async (_, tls) => {
+            const sockets = await socketPair({tls});
+            pairs.push(sockets);
+            const serverClient = newClient(batchingHost(), sockets.server);
+            const seen = clientEvents(sockets.client);
             const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
             serverClient.close(1000, 'Done');
             // Written before the close frame, so settled as written
@@ -285,25 +277,13 @@ describe('ServerClient', () => {
         });
 
         it('rejects a message it closed with that the peer never read, once the connection is cut off', async () => {
-            const {raw, serverClient, sent} = await stalledSend();
-            expect(raw.writableLength).toBeGreaterThan(0);
+            const sockets = await pair();
+            const serverClient = newClient(batchingHost(), sockets.server);
+            const sent = sendBig(serverClient, sockets, []);
             serverClient.close(1000, 'Done');
             const outcome = Promise.allSettled([sent]);
-            raw.destroy();
+            tcpSocketOf(sockets.server).destroy();
             expect((await outcome)[0]).toEqual({status: 'rejected', reason: expect.any(ClientGoneError)});
-        });
-
-        it('settles messages whose writes are still pending when it closes by those writes (TLS: none completes at once)', async () => {
-            const sockets = await socketPair({tls: true});
-            pairs.push(sockets);
-            const serverClient = newClient(batchingHost(), sockets.server);
-            const seen = clientEvents(sockets.client);
-            const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
-            serverClient.close(1000, 'Done');
-            const outcomes = await Promise.allSettled(sends);
-            expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
-            await waitFor(() => seen.length === 4, 'the messages and the close');
-            expect(seen).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', '(close 1000)']);
         });
 
         it('buffers the messages queued in a turn in which ws began to close the socket (nothing may follow its close frame)', async () => {

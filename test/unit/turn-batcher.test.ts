@@ -1,7 +1,7 @@
 import type {Socket} from 'net';
 import {TurnBatcher} from '../../src/server/turn-batcher';
 import type {FramesWritten} from '../../src/server/turn-batcher';
-import {clientEvents, socketPair, wireOpcodes} from '../helpers/socket-pair';
+import {clientEvents, socketPair, tcpSocketOf, wireOpcodes} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
 import {waitFor} from '../helpers/wait';
 
@@ -12,7 +12,7 @@ describe('TurnBatcher', () => {
         pairs.push(created);
         return created;
     };
-    const rawSocket = (of: SocketPair): Socket => (of.server as unknown as {_socket: Socket})._socket;
+    const rawSocket = (of: SocketPair): Socket => tcpSocketOf(of.server);
 
     afterEach(async () => {
         await Promise.all(pairs.splice(0).map((each) => each.close()));
