@@ -1,7 +1,7 @@
 import type {MashroomServicesPluginBootstrapFunction} from '@mashroom/mashroom/type-definitions';
-import {currentServer} from '../server-holder';
+import {currentServer} from '../server/server-slot';
 import {registerTestGreeting} from './test-greeting';
-import {WebSocketService} from './WebSocketService';
+import {WebSocketService} from './websocket-service';
 
 const bootstrap: MashroomServicesPluginBootstrapFunction = async (pluginName, pluginConfig, contextHolder) => {
     const {loggerFactory, services} = contextHolder.getPluginContext();

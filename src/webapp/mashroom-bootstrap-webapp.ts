@@ -1,11 +1,11 @@
 import {resolve} from 'path';
 import type {MashroomLogger, MashroomWebAppPluginBootstrapFunction} from '@mashroom/mashroom/type-definitions';
-import {FileReconnectBufferStore} from '../buffer/FileReconnectBufferStore';
-import {RedisReconnectBufferStore} from '../buffer/RedisReconnectBufferStore';
+import {FileReconnectBufferStore} from '../buffer/file-reconnect-buffer-store';
+import {RedisReconnectBufferStore} from '../buffer/redis-reconnect-buffer-store';
 import {parseWebAppConfig} from '../config/webapp-config';
 import {registerConnectionMetrics} from '../metrics/connection-metrics';
-import {installServer, uninstallServer} from '../server-holder';
-import {MashroomWebSocketServer} from '../server/MashroomWebSocketServer';
+import {installServer, uninstallServer} from '../server/server-slot';
+import {MashroomWebSocketServer} from '../server/websocket-server';
 import {createExpressApp} from './express-app';
 import {createUpgradeHandler} from './upgrade-handler';
 

@@ -5,9 +5,10 @@ import type {
     MashroomPluginContextHolder,
 } from '@mashroom/mashroom/type-definitions';
 import type {WebAppConfig} from '../config/webapp-config';
-import {isConnectTargetError, parseConnectTarget} from '../server/connect-target';
-import {preview} from '../server/incoming-frame';
-import type {MashroomWebSocketServer, UpgradeOutcome} from '../server/MashroomWebSocketServer';
+import {isConnectTargetError, parseConnectTarget} from '../protocol/connect-target';
+import {preview} from '../protocol/incoming-frame';
+import type {UpgradeOutcome} from '../server/server-options';
+import type {MashroomWebSocketServer} from '../server/websocket-server';
 import {authenticate} from './authenticate';
 import {refuseUpgrade} from './http-refusal';
 import {isOriginAllowed} from './origin-check';

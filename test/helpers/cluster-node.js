@@ -127,7 +127,7 @@ const main = async () => {
                     break;
                 case 'stop': {
                     // As Mashroom unloads the plugins; then wait for the server to have closed everything
-                    const server = require(join(root, 'dist/server-holder')).currentServer();
+                    const server = require(join(root, 'dist/server/server-slot')).currentServer();
                     unloadListeners.forEach((listeners) => listeners.forEach((listener) => listener()));
                     await server?.dispose();
                     http.closeAllConnections();

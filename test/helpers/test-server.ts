@@ -9,8 +9,8 @@ import type {IncomingMessageWithContext, MashroomHttpUpgradeHandler} from '@mash
 import type {MashroomWebSocketService} from '../../type-definitions';
 import webAppBootstrap from '../../src/webapp/mashroom-bootstrap-webapp';
 import servicesBootstrap from '../../src/services/mashroom-bootstrap-services';
-import {currentServer} from '../../src/server-holder';
-import type {MashroomWebSocketServer} from '../../src/server/MashroomWebSocketServer';
+import {currentServer} from '../../src/server/server-slot';
+import type {MashroomWebSocketServer} from '../../src/server/websocket-server';
 import {TestPluginContext} from './test-plugin-context';
 import packageJson from '../../package.json';
 import type {TestContextOptions} from './test-plugin-context';
@@ -73,7 +73,7 @@ const freshModules = (): PluginModules => {
         modules = {
             webApp: (require('../../src/webapp/mashroom-bootstrap-webapp') as {default: typeof webAppBootstrap}).default,
             services: (require('../../src/services/mashroom-bootstrap-services') as {default: typeof servicesBootstrap}).default,
-            currentServer: (require('../../src/server-holder') as {currentServer: typeof currentServer}).currentServer,
+            currentServer: (require('../../src/server/server-slot') as {currentServer: typeof currentServer}).currentServer,
         };
     });
     if (!modules) {

@@ -1,9 +1,10 @@
 import WebSocket from 'ws';
-import {BufferClaimedError} from '../../src/buffer/ReconnectBufferStore';
-import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
-import {newClientId} from '../../src/server/client-id';
-import {DELIVERY_PROTOCOL, envelope} from '../../src/server/delivery-protocol';
-import type {ServerClient} from '../../src/server/ServerClient';
+import {BufferClaimedError} from '../../src/buffer/reconnect-buffer-store';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/reconnect-buffer-store';
+import {newClientId} from '../../src/protocol/client-id';
+import {envelope} from '../../src/protocol/delivery-envelope';
+import {DELIVERY_PROTOCOL} from '../../src/protocol/wire';
+import type {ServerClient} from '../../src/client/server-client';
 import type {MashroomWebSocketClient} from '../../type-definitions';
 import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';

@@ -12,8 +12,8 @@ import {tcpSocketOf} from '../helpers/socket-pair';
 import {waitFor} from '../helpers/wait';
 import WebSocket from 'ws';
 import type {MashroomWebSocketClient} from '../../type-definitions';
-import type {ServerClient} from '../../src/server/ServerClient';
-import {DELIVERY_PROTOCOL} from '../../src/server/delivery-protocol';
+import type {ServerClient} from '../../src/client/server-client';
+import {DELIVERY_PROTOCOL} from '../../src/protocol/wire';
 
 const rawSocket = (client: TestClient): Socket => tcpSocketOf(client.socket);
 
@@ -243,7 +243,7 @@ describe('hardening', () => {
             rawSocket(resumed).pause();
             await waitFor(() => target.alive, 'the resume');
             // The server checks 50 ms after a send: it pings (or closes)
-            const serverSocket = (target as ServerClient).socket as WebSocket;
+            const serverSocket = (target as ServerClient).connection?.socket as WebSocket;
             let pings = 0;
             const ping = serverSocket.ping.bind(serverSocket);
             serverSocket.ping = (...args: Parameters<WebSocket['ping']>) => {
@@ -376,7 +376,7 @@ describe('hardening', () => {
             // A masked close frame (1000), then nothing is read any more
             rawSocket(client).write(Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe8]));
             rawSocket(client).pause();
-            await waitFor(() => (target as ServerClient).socket?.readyState === WebSocket.CLOSING, 'the server to answer the close');
+            await waitFor(() => (target as ServerClient).connection?.socket.readyState === WebSocket.CLOSING, 'the server to answer the close');
             const outcomes = await Promise.allSettled(Array.from({length: 200}, (_, n) => server.service.sendMessage(target, {n, MESSAGE})));
             // Cut off as soon as more than maxUnsentBytesPerClient is held, not only when the close times out
             expect(server.context.log.find('warn', 'is closing but more than maxUnsentBytesPerClient (262144) is held for it')).toHaveLength(1);

@@ -2,9 +2,9 @@ import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';
 import {TestClient} from '../helpers/test-client';
 import {TestPluginContext} from '../helpers/test-plugin-context';
-import {currentServer} from '../../src/server-holder';
+import {currentServer} from '../../src/server/server-slot';
 import servicesBootstrap from '../../src/services/mashroom-bootstrap-services';
-import {WebSocketService} from '../../src/services/WebSocketService';
+import {WebSocketService} from '../../src/services/websocket-service';
 
 describe('the service and the server it shares with the webapp', () => {
     let server: TestServer;

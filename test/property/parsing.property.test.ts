@@ -1,8 +1,8 @@
 import fc from 'fast-check';
-import {isConnectTargetError, parseConnectTarget} from '../../src/server/connect-target';
-import {isClientId, newClientId} from '../../src/server/client-id';
+import {isConnectTargetError, parseConnectTarget} from '../../src/protocol/connect-target';
+import {isClientId, newClientId} from '../../src/protocol/client-id';
 import {isOriginAllowed} from '../../src/webapp/origin-check';
-import {parseIncomingFrame} from '../../src/server/incoming-frame';
+import {parseIncomingFrame} from '../../src/protocol/incoming-frame';
 
 const BASE = '/websocket';
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

@@ -1,5 +1,10 @@
 import fc from 'fast-check';
-import {serializeMessage} from '../../src/server/message-serializer';
+import {MessageSerializer} from '../../src/protocol/message-serializer';
+import {EndOfTurn} from '../../src/transport/end-of-turn';
+
+// One serializer, as one server has it
+const serializer = new MessageSerializer(new EndOfTurn());
+const serializeMessage = (message: unknown): string => serializer.serialize(message);
 
 type Container = Record<string, unknown> | Array<unknown>;
 

@@ -1,5 +1,5 @@
-import {isConnectTargetError, parseConnectTarget} from '../../src/server/connect-target';
-import {isClientId, newClientId} from '../../src/server/client-id';
+import {isConnectTargetError, parseConnectTarget} from '../../src/protocol/connect-target';
+import {isClientId, newClientId} from '../../src/protocol/client-id';
 
 describe('parseConnectTarget', () => {
     const id = newClientId();

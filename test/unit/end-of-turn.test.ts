@@ -1,8 +1,11 @@
 import {execFile} from 'child_process';
 import {join} from 'path';
-import {atEndOfTurn} from '../../src/server/end-of-turn';
+import {EndOfTurn} from '../../src/transport/end-of-turn';
 
-describe('atEndOfTurn', () => {
+describe('EndOfTurn', () => {
+    const turns = new EndOfTurn();
+    const atEndOfTurn = (job: () => void): void => turns.atEnd(job);
+
     it('runs the jobs of a turn after its synchronous code, in order, once, before the next macrotask', async () => {
         const ran: Array<string> = [];
         atEndOfTurn(() => ran.push('first'));
@@ -28,9 +31,10 @@ describe('atEndOfTurn', () => {
     it('runs the other jobs when one throws, and lets the error end the process as an unhandled rejection', async () => {
         // In a process of its own (Jest catches unhandled rejections itself), with the build of `npm test`
         const script = [
-            `const {atEndOfTurn} = require(${JSON.stringify(join(__dirname, '../../dist/server/end-of-turn.js'))});`,
-            "atEndOfTurn(() => { throw new Error('job failed'); });",
-            "atEndOfTurn(() => console.log('after the failure'));",
+            `const {EndOfTurn} = require(${JSON.stringify(join(__dirname, '../../dist/transport/end-of-turn.js'))});`,
+            'const turns = new EndOfTurn();',
+            "turns.atEnd(() => { throw new Error('job failed'); });",
+            "turns.atEnd(() => console.log('after the failure'));",
         ].join('\n');
         const outcome = await new Promise<{code: number | null; stdout: string; stderr: string}>((resolve) => {
             execFile(process.execPath, ['-e', script], (error, stdout, stderr) => resolve({code: error ? (error.code as number) : 0, stdout, stderr}));

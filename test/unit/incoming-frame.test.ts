@@ -1,4 +1,4 @@
-import {parseIncomingFrame, preview} from '../../src/server/incoming-frame';
+import {parseIncomingFrame, preview} from '../../src/protocol/incoming-frame';
 
 describe('parseIncomingFrame', () => {
     it('parses JSON text, from a buffer or fragments', () => {

@@ -1,4 +1,9 @@
-import {serializeMessage} from '../../src/server/message-serializer';
+import {MessageSerializer} from '../../src/protocol/message-serializer';
+import {EndOfTurn} from '../../src/transport/end-of-turn';
+
+// One serializer, as one server has it
+const serializer = new MessageSerializer(new EndOfTurn());
+const serializeMessage = (message: unknown): string => serializer.serialize(message);
 
 /** The end of the current turn: the serializer forgets its last message there */
 const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

@@ -1,4 +1,4 @@
-import {encodeTextFrame} from '../../src/server/text-frame';
+import {encodeTextFrame} from '../../src/transport/text-frame';
 
 describe('encodeTextFrame', () => {
     it('writes FIN, the text opcode and the payload length in the shortest of the three forms, unmasked', () => {

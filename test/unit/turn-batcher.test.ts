@@ -1,6 +1,8 @@
 import type {Socket} from 'net';
-import {TurnBatcher} from '../../src/server/turn-batcher';
-import type {FramesWritten} from '../../src/server/turn-batcher';
+import WebSocket from 'ws';
+import {EndOfTurn} from '../../src/transport/end-of-turn';
+import {TurnBatcher} from '../../src/transport/turn-batcher';
+import type {Batched, FramesWritten} from '../../src/transport/turn-batcher';
 import {clientEvents, socketPair, tcpSocketOf, wireOpcodes} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
 import {waitFor} from '../helpers/wait';
@@ -13,24 +15,44 @@ describe('TurnBatcher', () => {
         return created;
     };
     const rawSocket = (of: SocketPair): Socket => tcpSocketOf(of.server);
+    // What a Connection is to the batcher, for the server side of a pair
+    const connections = new Map<SocketPair, Batched>();
+    const connectionOf = (of: SocketPair): Batched => {
+        let connection = connections.get(of);
+        if (!connection) {
+            connection = {
+                turn: -1,
+                queued: null,
+                raw: rawSocket(of),
+                get writable() {
+                    return of.server.readyState === WebSocket.OPEN;
+                },
+                terminate: () => of.server.terminate(),
+            };
+            connections.set(of, connection);
+        }
+        return connection;
+    };
+    const newBatcher = (): TurnBatcher => new TurnBatcher(new EndOfTurn());
 
     afterEach(async () => {
         await Promise.all(pairs.splice(0).map((each) => each.close()));
+        connections.clear();
     });
 
     const record = (of: SocketPair): Array<string> => clientEvents(of.client);
 
     /** Send like a client does: the first frame of a turn written at once, later ones queued */
     const send = (batcher: TurnBatcher, of: SocketPair, text: string, written: FramesWritten = () => undefined): void => {
-        if (batcher.beforeWrite(of.server)) {
+        if (batcher.beforeWrite(connectionOf(of))) {
             rawSocket(of).write(batcher.frameOf(text));
         } else {
-            batcher.queue(of.server, batcher.frameOf(text), written);
+            batcher.queue(connectionOf(of), batcher.frameOf(text), written);
         }
     };
 
     it('sends the first frame of a turn at once and the rest of the turn in one write at its end, in order', async () => {
-        const batcher = new TurnBatcher();
+        const batcher = newBatcher();
         const sockets = await pair();
         const raw = rawSocket(sockets);
         const received = record(sockets);
@@ -52,18 +74,18 @@ describe('TurnBatcher', () => {
     });
 
     it('leaves a single frame per turn alone, and starts every turn afresh', async () => {
-        const batcher = new TurnBatcher();
+        const batcher = newBatcher();
         const sockets = await pair();
-        expect(batcher.beforeWrite(sockets.server)).toBe(true);
+        expect(batcher.beforeWrite(connectionOf(sockets))).toBe(true);
         sockets.server.send('only');
         // A second frame in the same turn is not the first
-        expect(batcher.beforeWrite(sockets.server)).toBe(false);
+        expect(batcher.beforeWrite(connectionOf(sockets))).toBe(false);
         await new Promise(process.nextTick);
-        expect(batcher.beforeWrite(sockets.server)).toBe(true);
+        expect(batcher.beforeWrite(connectionOf(sockets))).toBe(true);
     });
 
     it('writes frames that a WebSocket client reads back whatever the length form and the characters', async () => {
-        const batcher = new TurnBatcher();
+        const batcher = newBatcher();
         const sockets = await pair();
         const received = record(sockets);
         // 7-bit, 16-bit and 64-bit length forms at their edges, and text whose UTF-8 is longer than its characters
@@ -74,7 +96,7 @@ describe('TurnBatcher', () => {
     });
 
     it('encodes a text sent to many sockets in a row once, written or queued, and gives each its frames', async () => {
-        const batcher = new TurnBatcher();
+        const batcher = newBatcher();
         const all = [await pair(), await pair(), await pair()];
         const received = all.map(record);
         const writes = all.map((sockets) => jest.spyOn(rawSocket(sockets), 'write'));
@@ -97,15 +119,16 @@ describe('TurnBatcher', () => {
         expect(batcher.frameOf('{"k":1}')).not.toBe(frame);
     });
 
-    it('forgets what is queued for a socket when told to', async () => {
-        const batcher = new TurnBatcher();
+    it('writes nothing of what was queued for a connection that dropped its queue', async () => {
+        const batcher = newBatcher();
         const sockets = await pair();
         const received = record(sockets);
         const reports: Array<number> = [];
         ['1', '2', '3'].forEach((text) => send(batcher, sockets, text, (_, frames) => {
             reports.push(frames);
         }));
-        batcher.discard(sockets.server);
+        // As a connection does when its client is done with it
+        connectionOf(sockets).queued = null;
         await new Promise(process.nextTick);
         send(batcher, sockets, '4');
         sockets.server.close(1000);
@@ -115,21 +138,21 @@ describe('TurnBatcher', () => {
     });
 
     it('writes the queued frames ahead of what comes next when asked to (a ping, a close frame)', async () => {
-        const batcher = new TurnBatcher();
+        const batcher = newBatcher();
         const sockets = await pair();
         const received = record(sockets);
         ['1', '2', '3'].forEach((text) => send(batcher, sockets, text));
-        batcher.flushSocket(sockets.server);
+        batcher.flushConnection(connectionOf(sockets));
         sockets.server.ping();
         send(batcher, sockets, '4');
-        batcher.flushSocket(sockets.server);
+        batcher.flushConnection(connectionOf(sockets));
         sockets.server.close(1000);
         await waitFor(() => received.includes('(close 1000)'));
         expect(received).toEqual(['1', '2', '3', '(ping)', '4', '(close 1000)']);
     });
 
     it('does not write queued frames after the socket began to close, and reports them as failed', async () => {
-        const batcher = new TurnBatcher();
+        const batcher = newBatcher();
         const sockets = await pair();
         const received = record(sockets);
         const opcodes = wireOpcodes(sockets.client);

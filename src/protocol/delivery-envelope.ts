@@ -1,17 +1,4 @@
-/*
- * The opt-in delivery protocol ("mashroom-delivery.v1", negotiated as WebSocket subprotocol) that the
- * client library speaks. Clients that do not ask for it see plain JSON messages, exactly as before.
- *
- * Server to client:  {"type":"setClientId","payload":"<id>","protocol":"mashroom-delivery.v1"} first, with
- *                    "ackAfterChars":<n> when buffering is on (acknowledge at once after n characters)
- *                    {"type":"message","seq":<n>,"payload":<message>}   n counts up from 1 per client id
- *                    "keepalive", as for every client
- * Client to server:  {"type":"message","payload":<message>}             handed to the listeners
- *                    {"type":"ack","seq":<n>}                          everything up to n has arrived
- * Resuming:          ?clientId=<id>&lastSeq=<n>: the replay leaves out what the client already has
- */
-
-export const DELIVERY_PROTOCOL = 'mashroom-delivery.v1';
+// The message envelopes of the delivery protocol (docs/ARCHITECTURE.md, "Wire protocol")
 
 const ENVELOPE_PREFIX = '{"type":"message","seq":';
 

@@ -2,10 +2,10 @@ import {existsSync} from 'fs';
 import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'fs/promises';
 import {hostname, tmpdir} from 'os';
 import {join} from 'path';
-import {FileReconnectBufferStore} from '../../src/buffer/FileReconnectBufferStore';
+import {FileReconnectBufferStore} from '../../src/buffer/file-reconnect-buffer-store';
 import {FolderInUseError} from '../../src/buffer/folder-lock';
-import {BufferLostError} from '../../src/buffer/ReconnectBufferStore';
-import {newClientId} from '../../src/server/client-id';
+import {BufferLostError} from '../../src/buffer/reconnect-buffer-store';
+import {newClientId} from '../../src/protocol/client-id';
 
 const LOCK = '.owner.json';
 

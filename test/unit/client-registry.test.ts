@@ -1,4 +1,4 @@
-import {ClientRegistry} from '../../src/server/ClientRegistry';
+import {ClientRegistry} from '../../src/server/client-registry';
 
 type C = {clientId: string; connectPath: string; user: {username: string}};
 const client = (clientId: string, connectPath: string, username: string): C => ({clientId, connectPath, user: {username}});

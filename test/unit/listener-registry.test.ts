@@ -1,4 +1,4 @@
-import {ListenerRegistry} from '../../src/server/ListenerRegistry';
+import {ListenerRegistry} from '../../src/server/listener-registry';
 import {RecordingLog} from '../helpers/recording-logger';
 import type {MashroomWebSocketClient} from '../../type-definitions';
 

@@ -1,8 +1,8 @@
 import IORedis from 'ioredis';
-import {RedisReconnectBufferStore} from '../../src/buffer/RedisReconnectBufferStore';
-import {BufferClaimedError, BufferLostError} from '../../src/buffer/ReconnectBufferStore';
-import type {BufferedSession} from '../../src/buffer/ReconnectBufferStore';
-import {newClientId} from '../../src/server/client-id';
+import {RedisReconnectBufferStore} from '../../src/buffer/redis-reconnect-buffer-store';
+import {BufferClaimedError, BufferLostError} from '../../src/buffer/reconnect-buffer-store';
+import type {BufferedSession} from '../../src/buffer/reconnect-buffer-store';
+import {newClientId} from '../../src/protocol/client-id';
 import {RecordingLog} from '../helpers/recording-logger';
 import {startRedis} from '../helpers/redis-server';
 import type {RunningRedis} from '../helpers/redis-server';

@@ -1,6 +1,6 @@
-import type {BufferBudget} from './BufferBudget';
-import {BufferLostError} from './ReconnectBufferStore';
-import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './ReconnectBufferStore';
+import type {BufferBudget} from './buffer-budget';
+import {BufferLostError} from './reconnect-buffer-store';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './reconnect-buffer-store';
 
 export class ReconnectBufferOverflowError extends Error {
     constructor(clientId: string, what: string) {

@@ -1,4 +1,4 @@
-import {envelope, parseClientEnvelope, seqOfEnvelope} from '../../src/server/delivery-protocol';
+import {envelope, parseClientEnvelope, seqOfEnvelope} from '../../src/protocol/delivery-envelope';
 
 describe('delivery protocol', () => {
     it('wraps a serialised message without serialising it again, and reads the seq back', () => {

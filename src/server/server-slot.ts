@@ -1,4 +1,4 @@
-import type {MashroomWebSocketServer} from './server/MashroomWebSocketServer';
+import type {MashroomWebSocketServer} from './websocket-server';
 
 /*
  * The hand-over between the two plugins of this package: the webapp plugin creates the server, the services

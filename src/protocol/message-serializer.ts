@@ -1,35 +1,9 @@
-/**
- * JSON.stringify for sendMessage, with a TypeError for what has no JSON form (undefined, a function, a
- * symbol) instead of sending "undefined".
- *
- * A message object sent to many clients in a row (a broadcast: getClientsOnPath + sendMessage) is serialised
- * only once or twice instead of once per client. Remembering the JSON by object identity alone would be
- * wrong: a caller may change the object between two sends (`message.to = client.clientId`) and must get what
- * it sent. So the second time the same object comes, what JSON.stringify read of it (every key and every
- * value, at every depth) is recorded as well, and from then on the JSON is reused only while a walk over the
- * object finds exactly that again; the walk compares, it builds no string. Once it finds the object changed,
- * the object is serialised every time for the rest of the turn. Only plain data qualifies (plain objects and
- * arrays of strings, numbers, booleans and null, up to MAX_NODES nodes): anything with a toJSON (a Date, an
- * array given one), another prototype, a function or a symbol in it is simply serialised every time. The
- * record is dropped at the end of the turn, so it never keeps a message alive. (A getter is read once more
- * by the walk, so what it returns is compared like any value.)
- */
-
-import {atEndOfTurn} from './end-of-turn';
-
 // Larger messages are rare to repeat and their record would cost more than it saves
 const MAX_NODES = 1000;
 
 // Markers in a record, which no message value can be
 const OBJECT = Symbol('object');
 const ARRAY = Symbol('array');
-
-let lastMessage: unknown = undefined;
-let lastData = '';
-// What JSON.stringify read of lastMessage, flattened: 'once' until the same message comes a second time,
-// 'not plain' if it cannot be recorded or was changed between sends
-let lastRecord: Array<unknown> | 'once' | 'not plain' = 'once';
-let clearScheduled = false;
 
 const hasToJSON = (value: object): boolean => typeof (value as {toJSON?: unknown}).toJSON === 'function';
 
@@ -116,12 +90,6 @@ const matches = (value: unknown, recorded: Array<unknown>, at: number): number =
     return seen === count ? next : -1;
 };
 
-const clear = (): void => {
-    clearScheduled = false;
-    lastMessage = undefined;
-    lastData = '';
-    lastRecord = 'once';
-};
 
 const stringify = (message: unknown): string => {
     const data: string | undefined = JSON.stringify(message);
@@ -131,34 +99,63 @@ const stringify = (message: unknown): string => {
     return data;
 };
 
-export const serializeMessage = (message: unknown): string => {
-    if (message === null || typeof message !== 'object') {
-        return stringify(message);
+/** Where the serializer asks to be told that the turn has ended */
+export type TurnEnd = {atEnd(job: () => void): void};
+
+/**
+ * JSON.stringify for sendMessage, with a TypeError for what has no JSON form (undefined, a function, a symbol)
+ * instead of sending "undefined". A message object sent to many clients in a row is serialised twice, not once
+ * per client, and never sent as it was when it has changed since (docs/ARCHITECTURE.md, "Serialisation reuse").
+ * One per server: what it remembers is dropped at the end of every turn in which it remembered something.
+ */
+export class MessageSerializer {
+
+    #lastMessage: unknown = undefined;
+    #lastData = '';
+    // What JSON.stringify read of the last message, flattened: 'once' until the same message comes a second
+    // time, 'not plain' if it cannot be recorded or was changed between sends
+    #lastRecord: Array<unknown> | 'once' | 'not plain' = 'once';
+    #clearScheduled = false;
+    readonly #clear = (): void => {
+        this.#clearScheduled = false;
+        this.#lastMessage = undefined;
+        this.#lastData = '';
+        this.#lastRecord = 'once';
+    };
+
+    constructor(private readonly turn: TurnEnd) {
     }
-    if (message === lastMessage) {
-        if (lastRecord === 'once') {
-            // The second time: serialise once more, and record what that read
-            const data = stringify(message);
-            const recorded: Array<unknown> = [];
-            lastRecord = record(message, recorded) ? recorded : 'not plain';
-            lastData = data;
-            return data;
+
+    serialize(message: unknown): string {
+        if (message === null || typeof message !== 'object') {
+            return stringify(message);
         }
-        if (lastRecord !== 'not plain' && matches(message, lastRecord, 0) === lastRecord.length) {
-            return lastData;
+        if (message === this.#lastMessage) {
+            const lastRecord = this.#lastRecord;
+            if (lastRecord === 'once') {
+                // The second time: serialise once more, and record what that read
+                const data = stringify(message);
+                const recorded: Array<unknown> = [];
+                this.#lastRecord = record(message, recorded) ? recorded : 'not plain';
+                this.#lastData = data;
+                return data;
+            }
+            if (lastRecord !== 'not plain' && matches(message, lastRecord, 0) === lastRecord.length) {
+                return this.#lastData;
+            }
+            // Not plain, or changed since: a caller that changes the message between sends gets it serialised
+            // every time, without recording it again and again
+            this.#lastRecord = 'not plain';
+            return stringify(message);
         }
-        // Not plain, or changed since: a caller that changes the message between sends gets it serialised
-        // every time, without recording it again and again
-        lastRecord = 'not plain';
-        return stringify(message);
+        const data = stringify(message);
+        this.#lastMessage = message;
+        this.#lastData = data;
+        this.#lastRecord = 'once';
+        if (!this.#clearScheduled) {
+            this.#clearScheduled = true;
+            this.turn.atEnd(this.#clear);
+        }
+        return data;
     }
-    const data = stringify(message);
-    lastMessage = message;
-    lastData = data;
-    lastRecord = 'once';
-    if (!clearScheduled) {
-        clearScheduled = true;
-        atEndOfTurn(clear);
-    }
-    return data;
-};
+}

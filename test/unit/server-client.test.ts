@@ -2,15 +2,20 @@ import {mkdtemp, rm} from 'fs/promises';
 import {tmpdir} from 'os';
 import {join} from 'path';
 import type WebSocket from 'ws';
-import {BufferBudget} from '../../src/buffer/BufferBudget';
-import {FileReconnectBufferStore} from '../../src/buffer/FileReconnectBufferStore';
-import type {ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
-import {newClientId} from '../../src/server/client-id';
-import {ClientGoneError, ServerClient} from '../../src/server/ServerClient';
-import type {ClientHost} from '../../src/server/ServerClient';
-import {encodeTextFrame} from '../../src/server/text-frame';
-import {TurnBatcher} from '../../src/server/turn-batcher';
-import type {TurnWrites} from '../../src/server/turn-batcher';
+import {BufferBudget} from '../../src/buffer/buffer-budget';
+import {FileReconnectBufferStore} from '../../src/buffer/file-reconnect-buffer-store';
+import type {ReconnectBufferStore} from '../../src/buffer/reconnect-buffer-store';
+import type {ClientHost} from '../../src/client/client-host';
+import {ServerClient} from '../../src/client/server-client';
+import {newClientId} from '../../src/protocol/client-id';
+import {Connection} from '../../src/transport/connection';
+import type {ClientConnection, ConnectionEnv} from '../../src/transport/connection';
+import {EndOfTurn} from '../../src/transport/end-of-turn';
+import {ClientGoneError} from '../../src/transport/pending-message';
+import {TurnBatcher} from '../../src/transport/turn-batcher';
+import type {Batched} from '../../src/transport/turn-batcher';
+import {WritesSettled} from '../../src/transport/writes-settled';
+import {WsAdapter} from '../../src/transport/ws-adapter';
 import {RecordingLog} from '../helpers/recording-logger';
 import {clientEvents, nextMessage, socketPair, tcpSocketOf, wireOpcodes} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
@@ -18,41 +23,70 @@ import {USERS} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
 
 // Every frame is the first of its turn: each goes out at once
-const unbatched: TurnWrites = {
-    beforeWrite: () => true,
-    frameOf: encodeTextFrame,
-    queue: () => {
-        throw new Error('Nothing is queued when nothing is batched');
-    },
-    flushSocket: () => undefined,
-    discard: () => undefined,
-};
+class Unbatched extends TurnBatcher {
+    override beforeWrite(connection: Batched): boolean {
+        super.beforeWrite(connection);
+        return true;
+    }
+}
 
+/*
+ * A client with real connections on real sockets over loopback, and a real file store
+ */
 describe('ServerClient', () => {
     const log = new RecordingLog();
     const pairs: Array<SocketPair> = [];
     let root: string;
-    const expired: Array<ServerClient> = [];
+    const closed: Array<ServerClient> = [];
 
-    const host = (bufferStore: ReconnectBufferStore | null): ClientHost => ({
-        bufferStore,
-        reconnectTimeoutMs: 60_000,
-        bufferMaxBytes: 1_000_000,
-        bufferBudget: new BufferBudget(10_000_000),
-        maxUnsentBytes: 1_000_000,
-        contextLogger: () => log.factory('test'),
-        writes: unbatched,
-        reconnectWindowPassed: (client) => expired.push(client),
-        bufferUnusable: () => undefined,
-        ackWanted: () => undefined,
-    });
+    type HostOptions = {
+        readonly writes?: () => TurnBatcher;
+        readonly maxUnsentBytes?: number;
+    };
+
+    const host = (bufferStore: ReconnectBufferStore | null, options: HostOptions = {}): ClientHost => {
+        const turns = new EndOfTurn();
+        const connections: ConnectionEnv = {
+            writes: options.writes ? options.writes() : new Unbatched(turns),
+            settled: new WritesSettled(),
+            adapter: new WsAdapter(() => undefined),
+            ackRequests: {want: () => undefined},
+            maxUnsentBytes: options.maxUnsentBytes ?? 1_000_000,
+            bufferMaxBytes: 1_000_000,
+            keepsUnacknowledged: bufferStore !== null,
+            logger: () => log.factory('test'),
+        };
+        return {
+            bufferStore,
+            reconnectTimeoutMs: 60_000,
+            bufferMaxBytes: 1_000_000,
+            bufferBudget: new BufferBudget(10_000_000),
+            connections,
+            logger: () => log.factory('test'),
+            connect: (socket, client) => new Connection(socket, connections, client, client.sequenced),
+            clientClosed: (client) => {
+                closed.push(client);
+            },
+        };
+    };
+    const batched = (): TurnBatcher => new TurnBatcher(new EndOfTurn());
     const pair = async (): Promise<SocketPair> => {
         const created = await socketPair();
         pairs.push(created);
         return created;
     };
-    const newClient = (clientHost: ClientHost, socket: WebSocket) =>
-        new ServerClient(clientHost, socket, '/p', USERS.alice, {}, newClientId());
+    const newClient = (clientHost: ClientHost, socket: WebSocket, sequenced = false) =>
+        ServerClient.connected(clientHost, socket, '/p', USERS.alice, {}, newClientId(), sequenced);
+    /** The connection of an open client */
+    const connectionOf = (serverClient: ServerClient): ClientConnection & Connection<ServerClient> => {
+        const connection = serverClient.connection;
+        if (!(connection instanceof Connection)) {
+            throw new Error(`Client ${serverClient.clientId} has no connection`);
+        }
+        return connection as Connection<ServerClient>;
+    };
+    /** Its socket closed */
+    const dropped = (serverClient: ServerClient): string => serverClient.connectionLost(connectionOf(serverClient));
 
     const BIG = JSON.stringify({big: 'x'.repeat(16 * 1024 * 1024)});
     /** A big message to a peer that reads nothing, so that most of it stays with Node */
@@ -73,7 +107,7 @@ describe('ServerClient', () => {
 
     beforeEach(async () => {
         root = await mkdtemp(join(tmpdir(), 'mashroom-websocket-client-'));
-        expired.length = 0;
+        closed.length = 0;
     });
 
     afterEach(async () => {
@@ -103,7 +137,7 @@ describe('ServerClient', () => {
 
     describe('with a message the operating system takes only in part', () => {
         // Not too slow for holding that much back
-        const patientHost = (writes: TurnWrites): ClientHost => ({...host(null), maxUnsentBytes: 64 * 1024 * 1024, writes});
+        const patientHost = (writes: () => TurnBatcher): ClientHost => host(null, {maxUnsentBytes: 64 * 1024 * 1024, writes});
 
         const stillPending = async (settled: Array<string>): Promise<void> => {
             for (let turn = 0; turn < 20; turn++) {
@@ -113,11 +147,11 @@ describe('ServerClient', () => {
         };
 
         it.each([
-            ['one at a time', 'a later turn', (): TurnWrites => unbatched],
-            ['batched', 'the same turn', (): TurnWrites => new TurnBatcher()],
+            ['one at a time', 'a later turn', (): TurnBatcher => new Unbatched(new EndOfTurn())],
+            ['batched', 'the same turn', batched],
         ])('settles it (%s) once the rest is out, those after it (in %s) after it, and the next one as usual', async (_, when, writes) => {
             const sockets = await pair();
-            const serverClient = newClient(patientHost(writes()), sockets.server);
+            const serverClient = newClient(patientHost(writes), sockets.server);
             const settled: Array<string> = [];
             const big = sendBig(serverClient, sockets, settled);
             if (when === 'a later turn') {
@@ -142,7 +176,7 @@ describe('ServerClient', () => {
             ['queued behind another', (serverClient: ServerClient) => [serverClient.send('{"small":1}'), serverClient.send(BIG)]],
         ])('does not count it (%s) as written when the connection is cut off before the rest is out', async (_, send) => {
             const sockets = await pair();
-            const serverClient = newClient(patientHost(new TurnBatcher()), sockets.server);
+            const serverClient = newClient(patientHost(batched), sockets.server);
             tcpSocketOf(sockets.client).pause();
             const sends = send(serverClient);
             const big = sends[sends.length - 1];
@@ -157,13 +191,13 @@ describe('ServerClient', () => {
             // Node reports a write cut off by destroying the socket as successful: that must not settle it
             await closed;
             expect(bigSettled).toBe(false);
-            expect(serverClient.socketDropped()).toBe(false);
+            expect(dropped(serverClient)).toBe('closed');
             await expect(big).rejects.toThrow('is closed');
         });
     });
 
     describe('with writes batched per turn', () => {
-        const batchingHost = (bufferStore: ReconnectBufferStore | null = null): ClientHost => ({...host(bufferStore), writes: new TurnBatcher()});
+        const batchingHost = (bufferStore: ReconnectBufferStore | null = null): ClientHost => host(bufferStore, {writes: batched});
 
 
         it('writes one encoding of a message sent to many clients in a turn, in one write each, and each reads it', async () => {
@@ -220,7 +254,7 @@ describe('ServerClient', () => {
             const seen = clientEvents(client);
             const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
             // Dropped before the end of the turn: the queued ones were never written
-            expect(serverClient.socketDropped()).toBe(false);
+            expect(dropped(serverClient)).toBe('closed');
             const outcomes = await Promise.allSettled(sends);
             expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
             // Nor are they written afterwards, to a connection that was given up
@@ -231,8 +265,8 @@ describe('ServerClient', () => {
 
         // Each ping asks how far the peer has read: its pong acknowledges what was sent before it
         it.each([
-            ['the dead peer check', (serverClient: ServerClient) => serverClient.ping()],
-            ['the acknowledgement request', (serverClient: ServerClient) => serverClient.pingForAck()],
+            ['the dead peer check', (serverClient: ServerClient) => void serverClient.checkAlive()],
+            ['the acknowledgement request', (serverClient: ServerClient) => connectionOf(serverClient).pingForAck()],
             ['the liveness probe', (serverClient: ServerClient) => void serverClient.probe(60_000)],
         ])('pings for %s only after the messages queued before the ping', async (_, ping) => {
             const {server, client} = await pair();
@@ -299,7 +333,7 @@ describe('ServerClient', () => {
             // On the wire: the first message, the close frame, and nothing after it
             expect(opcodes()).toEqual([1, 8]);
             expect(seen).toEqual(['{"n":1}', '(close 1000)']);
-            expect(serverClient.socketDropped()).toBe(true);
+            expect(dropped(serverClient)).toBe('waiting');
             await Promise.all(sends);
             // Nothing acknowledged the first either: all three wait for the client to resume
             expect(await store.readAll(serverClient.clientId)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
@@ -311,7 +345,7 @@ describe('ServerClient', () => {
         const serverClient = newClient(host(null), server);
         server.close();
         const late = serverClient.send('{"late":true}');
-        expect(serverClient.socketDropped()).toBe(false);
+        expect(dropped(serverClient)).toBe('closed');
         await expect(late).rejects.toThrow('is closed');
     });
 
@@ -321,7 +355,7 @@ describe('ServerClient', () => {
         const serverClient = newClient(host(store), server);
         server.close();
         const late = serverClient.send('{"late":true}');
-        serverClient.socketDropped();
+        dropped(serverClient);
         await late;
         expect(await store.readAll(serverClient.clientId)).toEqual(['{"late":true}']);
     });
@@ -329,8 +363,9 @@ describe('ServerClient', () => {
     it('is gone after a drop without buffering, and rejects sends', async () => {
         const {server} = await pair();
         const serverClient = newClient(host(null), server);
-        expect(serverClient.socketDropped()).toBe(false);
+        expect(dropped(serverClient)).toBe('closed');
         expect(serverClient.state).toBe('closed');
+        expect(closed).toEqual([serverClient]);
         await expect(serverClient.send('{}')).rejects.toThrow('is closed');
     });
 
@@ -338,7 +373,7 @@ describe('ServerClient', () => {
         const first = await pair();
         const store = await openStore();
         const serverClient = newClient(host(store), first.server);
-        expect(serverClient.socketDropped()).toBe(true);
+        expect(dropped(serverClient)).toBe('waiting');
         expect(serverClient.state).toBe('waiting');
         expect(serverClient.alive).toBe(false);
         await serverClient.send('1');
@@ -350,7 +385,7 @@ describe('ServerClient', () => {
         const resuming = serverClient.resume(second.server, null);
         expect(serverClient.state).toBe('resuming');
         const queued = serverClient.send('3');
-        expect(await resuming).toBe('resumed');
+        expect(await resuming).toEqual({kind: 'resumed'});
         await queued;
         expect(serverClient.state).toBe('open');
         while (frames.length < 4) {
@@ -364,31 +399,32 @@ describe('ServerClient', () => {
         const first = await pair();
         const store = await openStore();
         const serverClient = newClient(host(store), first.server);
-        serverClient.socketDropped();
+        dropped(serverClient);
         await serverClient.send('1');
         const second = await pair();
         const resuming = serverClient.resume(second.server, null);
         const queued = serverClient.send('2');
         // The new socket drops before the replay got going
-        serverClient.socketDropped();
-        expect(await resuming).toBe('interrupted');
+        dropped(serverClient);
+        expect(await resuming).toEqual({kind: 'superseded'});
         await queued;
         await serverClient.send('3');
         expect(serverClient.state).toBe('waiting');
         expect(await store.readAll(serverClient.clientId)).toEqual(['1', '2', '3']);
     });
 
-    it('asks its host to expire it when the reconnect window passes', async () => {
+    it('closes itself when the reconnect window passes', async () => {
         jest.useFakeTimers({doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask']});
         try {
             const {server} = await pair();
             const store = await openStore();
             const serverClient = newClient(host(store), server);
-            serverClient.socketDropped();
+            dropped(serverClient);
             jest.advanceTimersByTime(59_999);
-            expect(expired).toEqual([]);
+            expect(closed).toEqual([]);
             jest.advanceTimersByTime(1);
-            expect(expired).toEqual([serverClient]);
+            expect(closed).toEqual([serverClient]);
+            expect(serverClient.state).toBe('closed');
         } finally {
             jest.useRealTimers();
         }
@@ -398,13 +434,16 @@ describe('ServerClient', () => {
         const first = await pair();
         const store = await openStore();
         const serverClient = newClient(host(store), first.server);
-        serverClient.socketDropped();
+        dropped(serverClient);
         await serverClient.send('1');
         await store.remove(serverClient.clientId);
         const second = await pair();
         const frames: Array<string> = [];
         second.client.on('message', (data) => frames.push(data.toString()));
-        expect(await serverClient.resume(second.server, null)).toBe('lost');
+        // Given back, open, for serving it as a new client
+        expect(await serverClient.resume(second.server, null)).toEqual({kind: 'fresh', socket: second.server});
+        expect(second.server.readyState).toBe(second.server.OPEN);
+        expect(serverClient.state).toBe('closed');
         // A round trip on the socket shows that nothing was sent before it
         second.server.send('"marker"');
         while (frames.length < 1) {
@@ -420,8 +459,9 @@ describe('ServerClient', () => {
                 await serverClient.send(message);
             }
             const pinged = new Promise<Buffer>((resolve) => peer.once('ping', resolve));
-            serverClient.ping();
-            serverClient.pong(await pinged);
+            const connection = connectionOf(serverClient);
+            connection.ping();
+            connection.pong(await pinged);
         };
 
         it('takes a pong as acknowledgement of everything a plain client was sent before the ping', async () => {
@@ -430,7 +470,7 @@ describe('ServerClient', () => {
             const serverClient = newClient(host(store), server);
             await sendAndPong(serverClient, client, ['1', '2']);
             await serverClient.send('3');
-            serverClient.socketDropped();
+            dropped(serverClient);
             await serverClient.buffered();
             expect(await store.readAll(serverClient.clientId)).toEqual(['3']);
         });
@@ -438,26 +478,17 @@ describe('ServerClient', () => {
         it('does not take a pong as acknowledgement from a client of the delivery protocol, only its ack', async () => {
             const {server, client} = await pair();
             const store = await openStore();
-            const serverClient = new ServerClient(host(store), server, '/p', USERS.alice, {}, newClientId(), true);
+            const serverClient = newClient(host(store), server, true);
             // Its WebSocket has read them, but the application may not have them stored yet (a page that reloads)
             await sendAndPong(serverClient, client, ['"a"', '"b"', '"c"']);
-            serverClient.acknowledgeSeq(1);
-            serverClient.socketDropped();
+            connectionOf(serverClient).acknowledgeSeq(1);
+            dropped(serverClient);
             await serverClient.buffered();
             expect(await store.readAll(serverClient.clientId)).toEqual([
                 '{"type":"message","seq":2,"payload":"b"}',
                 '{"type":"message","seq":3,"payload":"c"}',
             ]);
         });
-    });
-
-    it('leaves the socket open when released, for serving it as a new client', async () => {
-        const {server} = await pair();
-        const serverClient = newClient(host(null), server);
-        expect(serverClient.release()).toBe(server);
-        expect(serverClient.state).toBe('closed');
-        expect(server.readyState).toBe(server.OPEN);
-        expect(serverClient.release()).toBeNull();
     });
 
     it('refuses to resume a client that is not waiting', async () => {

@@ -1,4 +1,4 @@
-import {AckTracker} from '../../src/server/AckTracker';
+import {AckTracker} from '../../src/transport/ack-tracker';
 
 describe('AckTracker', () => {
     it('keeps what was sent until a pong answers a ping sent after it', () => {

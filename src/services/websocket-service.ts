@@ -5,7 +5,7 @@ import type {
     MashroomWebSocketMessageListener,
     MashroomWebSocketService,
 } from '../../type-definitions';
-import type {MashroomWebSocketServer} from '../server/MashroomWebSocketServer';
+import type {MashroomWebSocketServer} from '../server/websocket-server';
 
 export class WebSocketServerNotRunningError extends Error {
     constructor() {

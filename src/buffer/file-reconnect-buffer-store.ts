@@ -1,10 +1,10 @@
 import {constants, promises as fs} from 'fs';
 import {join} from 'path';
 import {ensureDir} from 'fs-extra';
-import {isClientId} from '../server/client-id';
+import {isClientId} from '../protocol/client-id';
 import {FolderLock} from './folder-lock';
-import {BufferLostError} from './ReconnectBufferStore';
-import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './ReconnectBufferStore';
+import {BufferLostError} from './reconnect-buffer-store';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './reconnect-buffer-store';
 
 const FILE_SUFFIX = '.ndjson';
 const LOCK_FILE = '.owner.json';

@@ -1,7 +1,7 @@
-import {BufferBudget} from '../../src/buffer/BufferBudget';
-import {ClientBufferQueue} from '../../src/buffer/ClientBufferQueue';
-import {BufferLostError} from '../../src/buffer/ReconnectBufferStore';
-import type {ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/ReconnectBufferStore';
+import {BufferBudget} from '../../src/buffer/buffer-budget';
+import {ClientBufferQueue} from '../../src/buffer/client-buffer-queue';
+import {BufferLostError} from '../../src/buffer/reconnect-buffer-store';
+import type {ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/reconnect-buffer-store';
 
 /** An in-memory store whose operations finish only when the test says so, and that records each call */
 class ControlledStore implements ReconnectBufferStore {

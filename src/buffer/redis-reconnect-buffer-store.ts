@@ -1,9 +1,9 @@
 import {randomUUID} from 'crypto';
 import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import type {Redis, RedisOptions} from 'ioredis';
-import {isClientId} from '../server/client-id';
-import {BufferClaimedError, BufferLostError} from './ReconnectBufferStore';
-import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './ReconnectBufferStore';
+import {isClientId} from '../protocol/client-id';
+import {BufferClaimedError, BufferLostError} from './reconnect-buffer-store';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './reconnect-buffer-store';
 
 export type RedisStoreConfig = {
     /** redis://[user:password@]host:port[/db] or rediss:// */

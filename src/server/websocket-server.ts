@@ -1,0 +1,274 @@
+import type {IncomingMessage} from 'http';
+import type {Duplex} from 'stream';
+import WebSocket from 'ws';
+import type {WebSocketServer} from 'ws';
+import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
+import type {
+    MashroomWebSocketClient,
+    MashroomWebSocketDisconnectListener,
+    MashroomWebSocketMatcher,
+    MashroomWebSocketMessageListener,
+} from '../../type-definitions';
+import {BufferBudget} from '../buffer/buffer-budget';
+import type {ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
+import type {ClientHost} from '../client/client-host';
+import {ServerClient} from '../client/server-client';
+import {newClientId} from '../protocol/client-id';
+import {MessageSerializer} from '../protocol/message-serializer';
+import {CLOSE_GOING_AWAY, CLOSE_NORMAL, DELIVERY_PROTOCOL} from '../protocol/wire';
+import {Connection} from '../transport/connection';
+import type {ConnectionEnv} from '../transport/connection';
+import {EndOfTurn} from '../transport/end-of-turn';
+import {ClientGoneError} from '../transport/pending-message';
+import {TurnBatcher} from '../transport/turn-batcher';
+import {WritesSettled} from '../transport/writes-settled';
+import {WsAdapter} from '../transport/ws-adapter';
+import {Admission} from './admission';
+import {ClientRegistry} from './client-registry';
+import {Heartbeat} from './heartbeat';
+import {ListenerRegistry} from './listener-registry';
+import {Resumption} from './resumption';
+import type {ConnectRequest, UpgradeOutcome, WebSocketServerOptions} from './server-options';
+import {SocketRouter} from './socket-router';
+
+const requestsDeliveryProtocol = (request: IncomingMessage): boolean =>
+    String(request.headers['sec-websocket-protocol'] ?? '').split(',').some((protocol) => protocol.trim() === DELIVERY_PROTOCOL);
+
+/**
+ * The one WebSocket server shared by the webapp plugin (which feeds it authenticated upgrades) and the services
+ * plugin (which exposes it to other plugins): the service API, and the place where its parts are wired
+ * together. What each part owns: docs/ARCHITECTURE.md, "Server".
+ */
+export class MashroomWebSocketServer {
+
+    readonly #options: WebSocketServerOptions;
+    readonly #logger: MashroomLogger;
+    readonly #clients = new ClientRegistry<ServerClient>();
+    readonly #listeners: ListenerRegistry;
+    readonly #serializer: MessageSerializer;
+    readonly #wss: WebSocketServer;
+    readonly #heartbeat: Heartbeat;
+    readonly #router: SocketRouter;
+    readonly #admission: Admission;
+    readonly #resumption: Resumption;
+    readonly #host: ClientHost;
+    #bufferStore: ReconnectBufferStore | null = null;
+    #disposal: Promise<void> | null = null;
+
+    constructor(options: WebSocketServerOptions) {
+        this.#options = options;
+        const logger = this.#logger = options.loggerFactory('mashroom.websocket.server');
+        const contextLogger = (client: {readonly loggerContext: Readonly<Record<string, unknown>>}): MashroomLogger => logger.withContext(client.loggerContext);
+        this.#listeners = new ListenerRegistry(contextLogger);
+        const turns = new EndOfTurn();
+        this.#serializer = new MessageSerializer(turns);
+        const adapter = new WsAdapter((message) => logger.warn(message));
+        this.#wss = adapter.createServer({
+            maxPayload: options.maxMessageSizeBytes,
+            closeTimeoutMs: options.closeGraceMs,
+            // The client library asks for the delivery protocol; everybody else gets plain messages
+            selectProtocol: (offered) => (offered.has(DELIVERY_PROTOCOL) ? DELIVERY_PROTOCOL : false),
+        });
+        this.#heartbeat = new Heartbeat(this.#clients, options);
+        this.#router = new SocketRouter(this.#listeners, logger, {maxMessageSizeBytes: options.maxMessageSizeBytes, reconnectTimeoutMs: options.reconnectTimeoutMs});
+        this.#admission = new Admission(this.#clients, options, () => this.#bufferStore, logger);
+
+        const server = this;
+        const connections: ConnectionEnv = {
+            writes: new TurnBatcher(turns),
+            settled: new WritesSettled(),
+            adapter,
+            ackRequests: this.#heartbeat.ackRequests,
+            maxUnsentBytes: options.maxUnsentBytesPerClient,
+            bufferMaxBytes: options.reconnectBufferMaxBytes,
+            get keepsUnacknowledged() {
+                return server.#bufferStore !== null;
+            },
+            logger: contextLogger,
+        };
+        this.#host = {
+            get bufferStore() {
+                return server.#bufferStore;
+            },
+            reconnectTimeoutMs: options.reconnectTimeoutMs,
+            bufferMaxBytes: options.reconnectBufferMaxBytes,
+            bufferBudget: new BufferBudget(options.reconnectBufferMaxTotalBytes),
+            connections,
+            logger: contextLogger,
+            connect: (socket, client) => {
+                const connection = new Connection(socket, connections, client, client.sequenced);
+                this.#router.attach(connection);
+                return connection;
+            },
+            clientClosed: (client, known) => {
+                if (this.#clients.remove(client) && known) {
+                    this.#listeners.notifyDisconnect(client);
+                }
+            },
+        };
+        this.#resumption = new Resumption({
+            clients: this.#clients,
+            admission: this.#admission,
+            router: this.#router,
+            host: this.#host,
+            logger,
+            resumeProbeTimeoutMs: options.resumeProbeTimeoutMs,
+            stopped: () => this.stopped,
+            addClient: (socket, connect) => this.#addClient(socket, connect),
+        });
+    }
+
+    get basePath(): string {
+        return this.#options.basePath;
+    }
+
+    get stopped(): boolean {
+        return this.#disposal !== null;
+    }
+
+    get bufferingEnabled(): boolean {
+        return this.#bufferStore !== null;
+    }
+
+    /** Switch reconnect buffering on; until then a dropped client is removed at once */
+    useBufferStore(store: ReconnectBufferStore): void {
+        this.#bufferStore = store;
+        store.onClaimedElsewhere((clientId) => this.#resumption.claimedElsewhere(clientId));
+    }
+
+    /** Whether an upgrade could be admitted right now, before knowing who asks (see Admission.mayAdmit) */
+    mayAdmit(requestedClientId: string | null): boolean {
+        return !this.stopped && this.#admission.mayAdmit(requestedClientId);
+    }
+
+    /**
+     * Complete an authenticated upgrade: resume the requested client if the same user may, otherwise create a new
+     * one if there is room. Synchronous from the capacity check to the registration.
+     */
+    upgrade(request: IncomingMessage, socket: Duplex, head: Buffer, connect: ConnectRequest): UpgradeOutcome {
+        if (this.stopped) {
+            return 'stopped';
+        }
+        const sequenced = requestsDeliveryProtocol(request);
+        const route = this.#admission.route(connect, sequenced);
+        if (route.kind === 'refused') {
+            return route.outcome;
+        }
+        this.#wss.handleUpgrade(request, socket, head, (webSocket) => {
+            if (route.kind === 'existing') {
+                if (route.client.canResume) {
+                    this.#resumption.resume(route.client, webSocket, connect);
+                } else {
+                    this.#resumption.takeOver(route.client, webSocket, connect);
+                }
+            } else if (route.kind === 'claim') {
+                this.#resumption.claim(route.clientId, webSocket, connect, sequenced);
+            } else {
+                this.#addClient(webSocket, connect);
+            }
+        });
+        return 'upgraded';
+    }
+
+    addMessageListener(matcher: MashroomWebSocketMatcher, listener: MashroomWebSocketMessageListener): void {
+        this.#listeners.addMessageListener(matcher, listener);
+    }
+
+    removeMessageListener(matcher: MashroomWebSocketMatcher, listener: MashroomWebSocketMessageListener): void {
+        this.#listeners.removeMessageListener(matcher, listener);
+    }
+
+    addDisconnectListener(listener: MashroomWebSocketDisconnectListener): void {
+        this.#listeners.addDisconnectListener(listener);
+    }
+
+    removeDisconnectListener(listener: MashroomWebSocketDisconnectListener): void {
+        this.#listeners.removeDisconnectListener(listener);
+    }
+
+    sendMessage(client: MashroomWebSocketClient, message: unknown): Promise<void> {
+        // Cheaper than a registry lookup, and the same: a client is registered exactly while it is not closed
+        if (!(client instanceof ServerClient) || !client.isServedBy(this.#host)) {
+            return Promise.reject(new ClientGoneError(describeClient(client)));
+        }
+        let data: string;
+        try {
+            data = this.#serializer.serialize(message);
+        } catch (error) {
+            return Promise.reject(error);
+        }
+        return client.send(data);
+    }
+
+    getClientsOnPath(connectPath: string): Array<MashroomWebSocketClient> {
+        return this.#clients.onPath(connectPath);
+    }
+
+    getClientsOfUser(username: string): Array<MashroomWebSocketClient> {
+        return this.#clients.ofUser(username);
+    }
+
+    getClientCount(): number {
+        return this.#clients.size;
+    }
+
+    /** Close the client's connection (1000) and remove it at once; disconnect listeners are called once */
+    close(client: MashroomWebSocketClient): void {
+        if (!(client instanceof ServerClient) || !this.#clients.has(client)) {
+            this.#logger.debug(`Ignoring close of unknown or already closed client ${describeClient(client)}`);
+            return;
+        }
+        this.#logger.withContext(client.loggerContext).info(`Closing client ${client.clientId}`);
+        client.close(CLOSE_NORMAL, 'Closed by server');
+    }
+
+    /**
+     * Close every client (1001), stop the timers, and resolve when all sockets are closed and all buffers of the
+     * clients deleted. Idempotent.
+     */
+    dispose(): Promise<void> {
+        this.#disposal ??= this.#shutDown();
+        return this.#disposal;
+    }
+
+    async #shutDown(): Promise<void> {
+        this.#heartbeat.stop();
+        const clients = Array.from(this.#clients.values());
+        this.#logger.info(`Shutting down the WebSocket server, closing ${clients.length} client(s)`);
+        const sockets: Array<WebSocket> = [];
+        for (const client of clients) {
+            const socket = client.connection?.socket;
+            if (socket) {
+                sockets.push(socket);
+            }
+            client.close(CLOSE_GOING_AWAY, 'Server shutting down');
+        }
+        // ws cuts off a peer that does not complete the close within closeTimeout
+        await Promise.all(sockets.map(closed));
+        await Promise.all(clients.map((client) => client.buffered()));
+        this.#listeners.clear();
+        this.#wss.close();
+        const store = this.#bufferStore;
+        if (store) {
+            await store.close().catch((error: unknown) => this.#logger.error('Releasing the reconnect buffer store failed', error));
+        }
+    }
+
+    #addClient(socket: WebSocket, connect: ConnectRequest): void {
+        const clientId = newClientId();
+        const {user, connectPath, requestLoggerContext} = connect;
+        const loggerContext = {...requestLoggerContext, username: user.username, clientId};
+        const client = ServerClient.connected(this.#host, socket, connectPath, user, loggerContext, clientId, socket.protocol === DELIVERY_PROTOCOL);
+        this.#clients.add(client);
+        client.connection?.sendUntracked(client.idFrame());
+        this.#logger.withContext(loggerContext).info(`Client ${clientId} of user ${user.username} connected on ${connectPath || '/'} (${this.#clients.size} client(s))`);
+    }
+}
+
+const describeClient = (client: unknown): string => {
+    const clientId = (client as Partial<MashroomWebSocketClient> | null | undefined)?.clientId;
+    return typeof clientId === 'string' ? clientId : '(not a client)';
+};
+
+const closed = (socket: WebSocket): Promise<void> =>
+    socket.readyState === WebSocket.CLOSED ? Promise.resolve() : new Promise((resolve) => socket.once('close', () => resolve()));

@@ -1,0 +1,418 @@
+import type WebSocket from 'ws';
+import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
+import {seqOfEnvelope} from '../protocol/delivery-envelope';
+import {CLOSE_TRY_AGAIN_LATER} from '../protocol/wire';
+import {AckTracker} from './ack-tracker';
+import {ClientGoneError, PendingMessage} from './pending-message';
+import type {Batched, QueuedFrames, TurnBatcher} from './turn-batcher';
+import type {WritesSettled} from './writes-settled';
+import {isOpen} from './ws-adapter';
+import type {RawSocket, WsAdapter} from './ws-adapter';
+
+/** What all connections of one server share */
+export interface ConnectionEnv {
+    readonly writes: TurnBatcher;
+    readonly settled: WritesSettled;
+    readonly adapter: WsAdapter;
+    /** Asks for acknowledgements: pings the connection a little later (see pingForAck) */
+    readonly ackRequests: {want(connection: Connection): void};
+    /** Backlog of unsent bytes beyond which a client is too slow */
+    readonly maxUnsentBytes: number;
+    /** Largest reconnect buffer of one client: what may be in flight unacknowledged is bounded by it */
+    readonly bufferMaxBytes: number;
+    /** Whether frames are kept until acknowledged (reconnect buffering is on) */
+    readonly keepsUnacknowledged: boolean;
+    logger(owner: ConnectionOwner): MashroomLogger;
+}
+
+/** The client a connection serves, as the connection sees it */
+export interface ConnectionOwner {
+    readonly clientId: string;
+    readonly loggerContext: Readonly<Record<string, unknown>>;
+    /** Set when a pong arrives: the dead-peer check clears it and pings */
+    alive: boolean;
+}
+
+/** What a connection had not got across when its client was done with it, oldest first */
+export type Undelivered = {
+    /** The frames that may not have arrived (with buffering on: every frame not acknowledged) */
+    readonly frames: Array<string>;
+    /** The promises of the messages not yet known to be written */
+    readonly pending: Array<PendingMessage>;
+};
+
+export type ProbeOutcome = 'alive' | 'gone';
+
+type Probe = {
+    readonly promise: Promise<ProbeOutcome>;
+    readonly resolve: (outcome: ProbeOutcome) => void;
+    readonly timer: NodeJS.Timeout;
+};
+
+/** For a write of Node's (one frame) and of the batcher (the frames written together) alike */
+type WriteCallback = (error?: Error | null, frames?: number) => void;
+
+/** A connection as the client it serves uses it (a fake one will do in a unit test of the client) */
+export interface ClientConnection {
+    readonly socket: WebSocket;
+    deliver(frame: string, pending: PendingMessage | null): Promise<void>;
+    sendUntracked(data: string | Buffer, first?: boolean): void;
+    markReplay(): void;
+    ping(): void;
+    probe(timeoutMs: number): Promise<ProbeOutcome>;
+    terminate(): void;
+    end(code: number, reason: string): Undelivered;
+    detach(): Undelivered;
+}
+
+const NOTHING = Buffer.alloc(0);
+const TEXT_FRAME = {binary: false} as const;
+
+/**
+ * One WebSocket as one client uses it: the write path with its flow control, and what the peer has
+ * acknowledged. It lives as long as its client uses the socket (the way ws has a Sender and a Receiver per
+ * socket); then `detach` (or `end`) hands back what did not get across, and nothing of it can reach the
+ * connection that follows. A message written is settled by the write callbacks of its frames, counted in
+ * write order; one the operating system takes at once is settled without a callback (docs/ARCHITECTURE.md,
+ * "Write path").
+ */
+export class Connection<Owner extends ConnectionOwner = ConnectionOwner> implements Batched, ClientConnection {
+
+    turn = -1;
+    queued: QueuedFrames | null = null;
+    readonly raw: RawSocket | null;
+
+    readonly #client: Owner;
+    // Set once the client is done with the connection
+    #detached = false;
+    readonly #env: ConnectionEnv;
+    readonly #sequenced: boolean;
+    // Frames not yet acknowledged (only with buffering on); made on first use
+    #acks: AckTracker | null = null;
+    // Messages written (or held back) but not yet known to be written through; oldest first
+    #unconfirmed: Array<PendingMessage> | null = null;
+    // The messages of a turn after the first leave in one write: one entry, settled with the last of them
+    #turnEntry: PendingMessage | null = null;
+    // Frames written with a callback, and frames that write callbacks confirmed
+    #writeSeq = 0;
+    #confirmedSeq = 0;
+    // Bytes held back because the socket is closing (nothing can be written any more)
+    #heldBytes = 0;
+    // One write callback for all messages of the connection, made on first use: no closure per message
+    #onWritten: WriteCallback | null = null;
+    #probe: Probe | null = null;
+
+    /** `sequenced`: the client speaks the delivery protocol, so it acknowledges explicitly, not by pongs */
+    constructor(readonly socket: WebSocket, env: ConnectionEnv, owner: Owner, sequenced: boolean) {
+        this.#env = env;
+        this.#client = owner;
+        this.#sequenced = sequenced;
+        this.raw = env.adapter.rawSocketOf(socket);
+    }
+
+    /** The client it serves, or null once the client is done with it */
+    get owner(): Owner | null {
+        return this.#detached ? null : this.#client;
+    }
+
+    get writable(): boolean {
+        return isOpen(this.socket);
+    }
+
+    /**
+     * Write a frame, or hold it back if the socket is closing or the client too slow. `pending` is the message's
+     * promise if it has one already (it was held during a resume).
+     */
+    deliver(frame: string, pending: PendingMessage | null): Promise<void> {
+        let acks = this.#acks;
+        if (!acks && this.#env.keepsUnacknowledged) {
+            acks = this.#acks = new AckTracker();
+        }
+        acks?.add(frame);
+        const socket = this.socket;
+        if (!isOpen(socket)) {
+            return this.#holdBack(pending ?? new PendingMessage(frame));
+        }
+        const {writes, maxUnsentBytes} = this.#env;
+        const raw = this.raw;
+        const onWritten = this.#onWritten ??= this.#writeCallback();
+        if (writes.beforeWrite(this)) {
+            // The first frame of a turn goes out at once; those queued after it share a new turn entry
+            this.#turnEntry = null;
+            if (socket.bufferedAmount > maxUnsentBytes) {
+                this.#closeAsTooSlow(`${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${maxUnsentBytes})`);
+                return this.#holdBack(pending ?? new PendingMessage(frame));
+            }
+            if (raw === null) {
+                socket.send(frame, onWritten);
+            } else if (!raw.encrypted && raw.writableLength === 0 && this.#confirmedSeq === this.#writeSeq) {
+                // Without a write callback (which costs Node allocations per write) if nothing is pending that it
+                // must settle after, and not on TLS, where no write completes at once
+                raw.write(writes.frameOf(frame));
+                // Taken at once (a write that failed at once also leaves nothing pending, but marks the socket)
+                if (raw.writableLength === 0 && !raw.errored && !raw.destroyed) {
+                    this.#wantAck(acks);
+                    pending?.resolve();
+                    return pending ? pending.promise : this.#env.settled.next();
+                }
+                // Taken only in part: an empty write behind it says when the rest is out
+                raw.write(NOTHING, onWritten);
+            } else {
+                raw.write(writes.frameOf(frame), onWritten);
+            }
+        } else if (raw === null) {
+            socket.send(frame, onWritten);
+        } else {
+            writes.queue(this, writes.frameOf(frame), onWritten);
+        }
+        // Counted after the write is handed on: a write callback never runs synchronously
+        const seq = ++this.#writeSeq;
+        this.#wantAck(acks);
+        if (!pending && this.#turnEntry) {
+            this.#turnEntry.seq = seq;
+            return this.#turnEntry.promise;
+        }
+        const entry = pending ?? new PendingMessage(frame);
+        entry.seq = seq;
+        (this.#unconfirmed ??= []).push(entry);
+        // A message with a promise of its own keeps it; later ones of the turn queue behind it
+        this.#turnEntry = pending ? null : entry;
+        return entry.promise;
+    }
+
+    /**
+     * A text nobody waits for and that is never buffered (the id frame, keep-alive), written by ws after what is
+     * queued. `first`: it starts the turn, so that what is delivered after it in this turn is queued behind it
+     */
+    sendUntracked(data: string | Buffer, first = false): void {
+        if (first) {
+            this.#env.writes.beforeWrite(this);
+        }
+        if (isOpen(this.socket)) {
+            this.#flushed().send(data, TEXT_FRAME);
+        }
+    }
+
+    /** The frames delivered so far are the replay of a resume (see AckTracker.markReplay) */
+    markReplay(): void {
+        this.#acks?.markReplay();
+    }
+
+    /** The dead-peer check's ping; it also asks for an acknowledgement */
+    ping(): void {
+        this.#flushed().ping(this.#acks ? this.#acks.pingPayload() : undefined);
+    }
+
+    terminate(): void {
+        this.socket.terminate();
+    }
+
+    /**
+     * Find out whether the connection is alive: ping it and wait for any pong, at most timeoutMs. One probe
+     * answers every caller that asks while it runs.
+     */
+    probe(timeoutMs: number): Promise<ProbeOutcome> {
+        if (this.#detached || !isOpen(this.socket)) {
+            return Promise.resolve('gone');
+        }
+        if (this.#probe) {
+            return this.#probe.promise;
+        }
+        let resolve: (outcome: ProbeOutcome) => void = () => undefined;
+        const promise = new Promise<ProbeOutcome>((done) => {
+            resolve = done;
+        });
+        const timer = setTimeout(() => this.#endProbe('gone'), timeoutMs);
+        timer.unref();
+        this.#probe = {promise, resolve, timer};
+        this.ping();
+        return promise;
+    }
+
+    /**
+     * A pong arrived. For a plain client it acknowledges the frames sent before its ping. A client of the delivery
+     * protocol acknowledges explicitly, once its application has the messages: a pong only says it read them.
+     */
+    pong(payload: Buffer): void {
+        if (this.#detached) {
+            return;
+        }
+        this.#client.alive = true;
+        this.#endProbe('alive');
+        const acks = this.#acks;
+        if (!acks) {
+            return;
+        }
+        if (!this.#sequenced) {
+            if (acks.acknowledgePong(payload.toString()) && acks.needsPing) {
+                this.#env.ackRequests.want(this);
+            }
+        } else {
+            acks.confirmRead(payload.toString());
+        }
+    }
+
+    /** A client of the delivery protocol says it has every message up to `seq` */
+    acknowledgeSeq(seq: number): void {
+        this.#acks?.acknowledgeWhile((frame) => (seqOfEnvelope(frame) ?? Infinity) <= seq);
+    }
+
+    /**
+     * Ping to learn how far the peer has read (which acknowledges, for a plain client), or close a client that
+     * does not keep up while what it has not got still fits into its reconnect buffer. The rules, and why they
+     * judge what came after the replay of a resume: docs/ARCHITECTURE.md, "Flow control".
+     */
+    pingForAck(): void {
+        const acks = this.#acks;
+        if (this.#detached || !acks || !isOpen(this.socket)) {
+            return;
+        }
+        const replayed = acks.unackedBytes - acks.unackedBytesBeyondReplay;
+        const floor = this.#env.bufferMaxBytes / 8;
+        if (acks.awaitingPong && acks.unreadBytesBeyondReplay > Math.max(this.#maxUnacknowledgedBytes() - replayed, floor)) {
+            this.#closeAsTooSlow(`${acks.unreadBytesBeyondReplay} bytes sent and not read, more than would fit into its reconnect buffer`);
+        } else if (this.#sequenced && acks.readUnackedBytesBeyondReplay > 0 &&
+            acks.unackedBytesBeyondReplay > Math.max(maxReadUnacknowledgedBytes(this.#env) - replayed, floor)) {
+            this.#closeAsTooSlow(`${acks.unackedBytesBeyondReplay} bytes sent and not acknowledged, more than would fit into its reconnect buffer`);
+        } else if (acks.needsPing) {
+            this.#flushed().ping(acks.pingPayload());
+        }
+    }
+
+    /**
+     * The client is done with the connection and closes it with `code`. What was handed to an open socket goes
+     * out before the close frame, and its promises settle by those writes; the rest is handed back.
+     */
+    end(code: number, reason: string): Undelivered {
+        if (isOpen(this.socket)) {
+            this.#env.writes.flushConnection(this);
+            this.#settleByWrites();
+        }
+        const undelivered = this.detach();
+        this.socket.close(code, reason);
+        return undelivered;
+    }
+
+    /**
+     * The client is done with the connection: the socket closed, or it is served anew. What is queued is dropped
+     * (it is among the undelivered), and nothing that happens on the socket reaches the client any more.
+     */
+    detach(): Undelivered {
+        this.queued = null;
+        this.#detached = true;
+        this.#endProbe('gone');
+        const pending = this.#unconfirmed ?? [];
+        this.#unconfirmed = null;
+        this.#turnEntry = null;
+        this.#heldBytes = 0;
+        const frames = this.#acks ? this.#acks.takeAll() : pending.map((message) => message.data);
+        this.#acks = null;
+        return {frames, pending};
+    }
+
+    /**
+     * The messages handed to the socket settle once it has written them: a write behind them says when (an empty
+     * one, or through ws a ping); a write cut off by destroying the socket counts as failed
+     */
+    #settleByWrites(): void {
+        const unconfirmed = this.#unconfirmed;
+        const handed = unconfirmed ? unconfirmed.filter((message) => message.seq !== 0) : [];
+        if (!unconfirmed || handed.length === 0) {
+            return;
+        }
+        this.#unconfirmed = unconfirmed.filter((message) => message.seq === 0);
+        const raw = this.raw;
+        const settle = (error?: Error | null): void => {
+            if (error || raw?.destroyed) {
+                const gone = new ClientGoneError(this.#client.clientId);
+                handed.forEach((message) => message.reject(gone));
+            } else {
+                handed.forEach((message) => message.resolve());
+            }
+        };
+        if (raw) {
+            raw.write(NOTHING, settle);
+        } else {
+            this.socket.ping(undefined, undefined, settle);
+        }
+    }
+
+    #writeCallback(): WriteCallback {
+        const raw = this.raw;
+        return (error, frames = 1) => {
+            // On an error the socket is going down: its close makes the client take the messages back. Node also
+            // reports a write cut off by destroying the socket as a success: such a write counts as failed
+            if (!error && !raw?.destroyed) {
+                this.#confirmWrites(frames);
+            }
+        };
+    }
+
+    /** Write callbacks come in write order: the next `frames` frames have been written */
+    #confirmWrites(frames: number): void {
+        const confirmed = this.#confirmedSeq += frames;
+        const unconfirmed = this.#unconfirmed;
+        while (unconfirmed && unconfirmed.length > 0 && unconfirmed[0].seq !== 0 && unconfirmed[0].seq <= confirmed) {
+            unconfirmed.shift()?.resolve();
+        }
+    }
+
+    #wantAck(acks: AckTracker | null): void {
+        if (acks) {
+            this.#env.ackRequests.want(this);
+        }
+    }
+
+    /** What is queued goes out before what is written next through ws (a ping's pong acknowledges what came before it) */
+    #flushed(): WebSocket {
+        this.#env.writes.flushConnection(this);
+        return this.socket;
+    }
+
+    /** A peer that holds a closing connection open must not make us hold messages without bound either */
+    #holdBack(message: PendingMessage): Promise<void> {
+        (this.#unconfirmed ??= []).push(message);
+        const before = this.#heldBytes;
+        this.#heldBytes += Buffer.byteLength(message.data);
+        const max = this.#env.maxUnsentBytes;
+        // Once, when the bound is crossed
+        if (before <= max && this.#heldBytes > max) {
+            this.#log().warn(`Client ${this.#client.clientId} is closing but more than maxUnsentBytesPerClient (${max}) is held for it: cutting it off`);
+            this.socket.terminate();
+        }
+        return message.promise;
+    }
+
+    /** A client that does not read must not make us hold its messages in memory without bound */
+    #closeAsTooSlow(why: string): void {
+        this.#log().warn(`Client ${this.#client.clientId} has ${why}: closing it as too slow (1013)`);
+        // ws cuts the connection off if the peer does not complete the close in time (closeTimeout)
+        this.#flushed().close(CLOSE_TRY_AGAIN_LATER, 'Client too slow');
+    }
+
+    /**
+     * What may be in flight unacknowledged: it all goes into the reconnect buffer on a drop, together with what is
+     * held back while closing (up to maxUnsentBytes), so it must leave room for that
+     */
+    #maxUnacknowledgedBytes(): number {
+        const {bufferMaxBytes, maxUnsentBytes} = this.#env;
+        return Math.max(bufferMaxBytes - 2 * maxUnsentBytes, bufferMaxBytes / 4);
+    }
+
+    #endProbe(outcome: ProbeOutcome): void {
+        const probe = this.#probe;
+        if (probe) {
+            this.#probe = null;
+            clearTimeout(probe.timer);
+            probe.resolve(outcome);
+        }
+    }
+
+    #log(): MashroomLogger {
+        return this.#env.logger(this.#client);
+    }
+}
+
+/** What a client that reads (nothing piles up unsent) but acknowledges later may leave unacknowledged */
+export const maxReadUnacknowledgedBytes = ({bufferMaxBytes, maxUnsentBytes}: Pick<ConnectionEnv, 'bufferMaxBytes' | 'maxUnsentBytes'>): number =>
+    Math.max(bufferMaxBytes - maxUnsentBytes, bufferMaxBytes / 2);
