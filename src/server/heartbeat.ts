@@ -1,3 +1,4 @@
+import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import {KEEP_ALIVE_FRAME} from '../protocol/wire';
 import {AckScheduler} from './ack-scheduler';
 import type {ClientRegistry} from './client-registry';
@@ -21,7 +22,7 @@ export class Heartbeat {
     readonly ackRequests: AckScheduler;
     readonly #timers: Array<NodeJS.Timeout> = [];
 
-    constructor(private readonly clients: ClientRegistry<ServerClient>, options: HeartbeatOptions) {
+    constructor(private readonly clients: ClientRegistry<ServerClient>, options: HeartbeatOptions, private readonly logger: MashroomLogger) {
         this.ackRequests = new AckScheduler(options.ackDelayMs);
         if (options.keepAliveIntervalMs !== null) {
             this.#every(options.keepAliveIntervalMs, () => this.#sendKeepAlive());
@@ -35,15 +36,29 @@ export class Heartbeat {
         this.ackRequests.stop();
     }
 
+    /** To open connections only: a waiting client gets none in its buffer */
     #sendKeepAlive(): void {
         for (const client of this.clients.values()) {
-            client.keepAlive(KEEP_ALIVE_DATA);
+            if (client.state === 'open') {
+                client.connection?.sendUntracked(KEEP_ALIVE_DATA);
+            }
         }
     }
 
+    /** A connection that did not answer the last ping is cut off; the others are pinged */
     #checkPeers(): void {
         for (const client of this.clients.values()) {
-            client.checkAlive();
+            const connection = client.connection;
+            if (!connection) {
+                continue;
+            }
+            if (!client.alive) {
+                this.logger.withContext(client.loggerContext).info(`Client ${client.clientId} did not answer the last ping, terminating its connection`);
+                connection.terminate();
+                continue;
+            }
+            client.alive = false;
+            connection.ping();
         }
     }
 

@@ -69,7 +69,7 @@ export class MashroomWebSocketServer {
             // The client library asks for the delivery protocol; everybody else gets plain messages
             selectProtocol: (offered) => (offered.has(DELIVERY_PROTOCOL) ? DELIVERY_PROTOCOL : false),
         });
-        this.#heartbeat = new Heartbeat(this.#clients, options);
+        this.#heartbeat = new Heartbeat(this.#clients, options, logger);
         this.#router = new SocketRouter(this.#listeners, logger, {maxMessageSizeBytes: options.maxMessageSizeBytes, reconnectTimeoutMs: options.reconnectTimeoutMs});
         this.#admission = new Admission(this.#clients, options, () => this.#bufferStore, logger);
 
@@ -95,8 +95,8 @@ export class MashroomWebSocketServer {
             bufferBudget: new BufferBudget(options.reconnectBufferMaxTotalBytes),
             connections,
             logger: contextLogger,
-            connect: (socket, client) => {
-                const connection = new Connection(socket, connections, client, client.sequenced);
+            connect: (socket, client, sequenced) => {
+                const connection = new Connection(socket, connections, client, sequenced);
                 this.#router.attach(connection);
                 return connection;
             },

@@ -56,8 +56,8 @@ type WriteCallback = (error?: Error | null, frames?: number) => void;
 export interface ClientConnection {
     readonly socket: WebSocket;
     deliver(frame: string, pending: PendingMessage | null): Promise<void>;
-    sendUntracked(data: string | Buffer, first?: boolean): void;
-    markReplay(): void;
+    sendUntracked(data: string | Buffer): void;
+    replay(idFrame: string, frames: ReadonlyArray<string>): void;
     ping(): void;
     probe(timeoutMs: number): Promise<ProbeOutcome>;
     terminate(): void;
@@ -66,6 +66,7 @@ export interface ClientConnection {
 }
 
 const NOTHING = Buffer.alloc(0);
+const ignore = (): void => undefined;
 const TEXT_FRAME = {binary: false} as const;
 
 /**
@@ -180,21 +181,29 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         return entry.promise;
     }
 
-    /**
-     * A text nobody waits for and that is never buffered (the id frame, keep-alive), written by ws after what is
-     * queued. `first`: it starts the turn, so that what is delivered after it in this turn is queued behind it
-     */
-    sendUntracked(data: string | Buffer, first = false): void {
-        if (first) {
-            this.#env.writes.beforeWrite(this);
-        }
+    /** A text nobody waits for and that is never buffered (the id frame, keep-alive), written by ws after what is queued */
+    sendUntracked(data: string | Buffer): void {
         if (isOpen(this.socket)) {
             this.#flushed().send(data, TEXT_FRAME);
         }
     }
 
-    /** The frames delivered so far are the replay of a resume (see AckTracker.markReplay) */
-    markReplay(): void {
+    /**
+     * The start of a resumed connection: the client's id, then the replay, in one write with it. Nobody waits for
+     * the replayed frames (a drop before they are written must not reject unobserved); they count as a replay
+     * (see AckTracker.markReplay)
+     */
+    replay(idFrame: string, frames: ReadonlyArray<string>): void {
+        this.#env.writes.beforeWrite(this);
+        this.sendUntracked(idFrame);
+        let last: Promise<void> | null = null;
+        for (const frame of frames) {
+            const written = this.deliver(frame, null);
+            if (written !== last) {
+                last = written;
+                written.catch(ignore);
+            }
+        }
         this.#acks?.markReplay();
     }
 
@@ -413,6 +422,19 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     }
 }
 
+type Limits = Pick<ConnectionEnv, 'bufferMaxBytes' | 'maxUnsentBytes'>;
+
 /** What a client that reads (nothing piles up unsent) but acknowledges later may leave unacknowledged */
-export const maxReadUnacknowledgedBytes = ({bufferMaxBytes, maxUnsentBytes}: Pick<ConnectionEnv, 'bufferMaxBytes' | 'maxUnsentBytes'>): number =>
+const maxReadUnacknowledgedBytes = ({bufferMaxBytes, maxUnsentBytes}: Limits): number =>
     Math.max(bufferMaxBytes - maxUnsentBytes, bufferMaxBytes / 2);
+
+// The client library acknowledges after this many characters at the latest
+const ACK_AFTER_CHARS_MAX = 64 * 1024;
+
+/**
+ * After how many characters a client of the delivery protocol is asked to acknowledge at once: well before it
+ * gets near what it may leave unacknowledged (an eighth of it, in characters of up to 3 bytes each), at most
+ * what the library does anyway
+ */
+export const ackAfterChars = (limits: Limits): number =>
+    Math.max(1, Math.min(ACK_AFTER_CHARS_MAX, Math.floor(maxReadUnacknowledgedBytes(limits) / 8)));

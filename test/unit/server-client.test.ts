@@ -63,7 +63,7 @@ describe('ServerClient', () => {
             bufferBudget: new BufferBudget(10_000_000),
             connections,
             logger: () => log.factory('test'),
-            connect: (socket, client) => new Connection(socket, connections, client, client.sequenced),
+            connect: (socket, client, sequenced) => new Connection(socket, connections, client, sequenced),
             clientClosed: (client) => {
                 closed.push(client);
             },
@@ -265,7 +265,7 @@ describe('ServerClient', () => {
 
         // Each ping asks how far the peer has read: its pong acknowledges what was sent before it
         it.each([
-            ['the dead peer check', (serverClient: ServerClient) => void serverClient.checkAlive()],
+            ['the dead peer check', (serverClient: ServerClient) => connectionOf(serverClient).ping()],
             ['the acknowledgement request', (serverClient: ServerClient) => connectionOf(serverClient).pingForAck()],
             ['the liveness probe', (serverClient: ServerClient) => void serverClient.probe(60_000)],
         ])('pings for %s only after the messages queued before the ping', async (_, ping) => {
