@@ -17,7 +17,7 @@ export interface ClientHost {
     readonly connections: ConnectionEnv;
     logger(client: ServerClient): MashroomLogger;
     /** A connection of the client on the socket, whose events from now on reach the client */
-    connect(socket: WebSocket, client: ServerClient, sequenced: boolean): ClientConnection;
+    connect(socket: WebSocket, client: ServerClient): ClientConnection;
     /** The client is closed: forget it, and tell the disconnect listeners unless it never existed here */
     clientClosed(client: ServerClient, known: boolean): void;
 }

@@ -4,7 +4,7 @@ import {BufferClaimedError} from '../buffer/reconnect-buffer-store';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
 import {envelope} from '../protocol/delivery-envelope';
 import {CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, setClientIdFrame} from '../protocol/wire';
-import {ackAfterChars} from '../transport/connection';
+import {ackAfterChars} from '../transport/flow-control';
 import type {ClientConnection} from '../transport/connection';
 import {ClientGoneError} from '../transport/pending-message';
 import type {PendingMessage} from '../transport/pending-message';
@@ -46,7 +46,7 @@ export class ClientLifecycle {
         this.#host = host;
         this.#lastSeq = sequenced ? 0 : null;
         this.#state = start.kind === 'connected'
-            ? {kind: 'open', connection: host.connect(start.socket, client, sequenced)}
+            ? {kind: 'open', connection: host.connect(start.socket, client)}
             : {kind: 'claiming', held: new HeldMessages(client.clientId, host.bufferMaxBytes, 'being claimed'), claim: this.#claim(true)};
         client.alive = this.connection !== null;
     }
@@ -116,7 +116,7 @@ export class ClientLifecycle {
         const outcome = newOutcome();
         this.#enter({
             kind: 'resuming',
-            connection: this.#host.connect(socket, this.#client, this.#lastSeq !== null),
+            connection: this.#host.connect(socket, this.#client),
             held: state.kind === 'claiming' ? state.held : new HeldMessages(this.#client.clientId, this.#host.bufferMaxBytes, 'resuming'),
             claim: state.kind === 'claiming' ? state.claim : this.#claim(false),
             clientHas,

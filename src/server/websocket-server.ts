@@ -95,8 +95,8 @@ export class MashroomWebSocketServer {
             bufferBudget: new BufferBudget(options.reconnectBufferMaxTotalBytes),
             connections,
             logger: contextLogger,
-            connect: (socket, client, sequenced) => {
-                const connection = new Connection(socket, connections, client, sequenced);
+            connect: (socket, client) => {
+                const connection = new Connection(socket, connections, client);
                 this.#router.attach(connection);
                 return connection;
             },

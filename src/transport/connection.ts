@@ -3,23 +3,25 @@ import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import {seqOfEnvelope} from '../protocol/delivery-envelope';
 import {CLOSE_TRY_AGAIN_LATER} from '../protocol/wire';
 import {AckTracker} from './ack-tracker';
+import {judgeAcknowledgements} from './flow-control';
+import type {FlowLimits} from './flow-control';
+import {LivenessProbe} from './liveness-probe';
+import type {ProbeOutcome} from './liveness-probe';
 import {ClientGoneError, PendingMessage} from './pending-message';
 import type {Batched, QueuedFrames, TurnBatcher} from './turn-batcher';
 import type {WritesSettled} from './writes-settled';
 import {isOpen} from './ws-adapter';
 import type {RawSocket, WsAdapter} from './ws-adapter';
 
+export type {ProbeOutcome};
+
 /** What all connections of one server share */
-export interface ConnectionEnv {
+export interface ConnectionEnv extends FlowLimits {
     readonly writes: TurnBatcher;
     readonly settled: WritesSettled;
     readonly adapter: WsAdapter;
     /** Asks for acknowledgements: pings the connection a little later (see pingForAck) */
     readonly ackRequests: {want(connection: Connection): void};
-    /** Backlog of unsent bytes beyond which a client is too slow */
-    readonly maxUnsentBytes: number;
-    /** Largest reconnect buffer of one client: what may be in flight unacknowledged is bounded by it */
-    readonly bufferMaxBytes: number;
     /** Whether frames are kept until acknowledged (reconnect buffering is on) */
     readonly keepsUnacknowledged: boolean;
     logger(owner: ConnectionOwner): MashroomLogger;
@@ -29,6 +31,8 @@ export interface ConnectionEnv {
 export interface ConnectionOwner {
     readonly clientId: string;
     readonly loggerContext: Readonly<Record<string, unknown>>;
+    /** Speaks the delivery protocol, so it acknowledges explicitly, not by pongs */
+    readonly sequenced: boolean;
     /** Set when a pong arrives: the dead-peer check clears it and pings */
     alive: boolean;
 }
@@ -39,14 +43,6 @@ export type Undelivered = {
     readonly frames: Array<string>;
     /** The promises of the messages not yet known to be written */
     readonly pending: Array<PendingMessage>;
-};
-
-export type ProbeOutcome = 'alive' | 'gone';
-
-type Probe = {
-    readonly promise: Promise<ProbeOutcome>;
-    readonly resolve: (outcome: ProbeOutcome) => void;
-    readonly timer: NodeJS.Timeout;
 };
 
 /** For a write of Node's (one frame) and of the batcher (the frames written together) alike */
@@ -87,7 +83,6 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     // Set once the client is done with the connection
     #detached = false;
     readonly #env: ConnectionEnv;
-    readonly #sequenced: boolean;
     // Frames not yet acknowledged (only with buffering on); made on first use
     #acks: AckTracker | null = null;
     // Messages written (or held back) but not yet known to be written through; oldest first
@@ -101,13 +96,11 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     #heldBytes = 0;
     // One write callback for all messages of the connection, made on first use: no closure per message
     #onWritten: WriteCallback | null = null;
-    #probe: Probe | null = null;
+    #probe: LivenessProbe | null = null;
 
-    /** `sequenced`: the client speaks the delivery protocol, so it acknowledges explicitly, not by pongs */
-    constructor(readonly socket: WebSocket, env: ConnectionEnv, owner: Owner, sequenced: boolean) {
+    constructor(readonly socket: WebSocket, env: ConnectionEnv, owner: Owner) {
         this.#env = env;
         this.#client = owner;
-        this.#sequenced = sequenced;
         this.raw = env.adapter.rawSocketOf(socket);
     }
 
@@ -152,7 +145,9 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
                 raw.write(writes.frameOf(frame));
                 // Taken at once (a write that failed at once also leaves nothing pending, but marks the socket)
                 if (raw.writableLength === 0 && !raw.errored && !raw.destroyed) {
-                    this.#wantAck(acks);
+                    if (acks) {
+                        this.#env.ackRequests.want(this);
+                    }
                     pending?.resolve();
                     return pending ? pending.promise : this.#env.settled.next();
                 }
@@ -168,7 +163,9 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         }
         // Counted after the write is handed on: a write callback never runs synchronously
         const seq = ++this.#writeSeq;
-        this.#wantAck(acks);
+        if (acks) {
+            this.#env.ackRequests.want(this);
+        }
         if (!pending && this.#turnEntry) {
             this.#turnEntry.seq = seq;
             return this.#turnEntry.promise;
@@ -216,26 +213,19 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         this.socket.terminate();
     }
 
-    /**
-     * Find out whether the connection is alive: ping it and wait for any pong, at most timeoutMs. One probe
-     * answers every caller that asks while it runs.
-     */
+    /** Find out whether the connection is alive: ping it and wait for any pong, at most timeoutMs */
     probe(timeoutMs: number): Promise<ProbeOutcome> {
         if (this.#detached || !isOpen(this.socket)) {
             return Promise.resolve('gone');
         }
-        if (this.#probe) {
-            return this.#probe.promise;
+        if (!this.#probe) {
+            this.#probe = new LivenessProbe(timeoutMs);
+            this.#probe.promise.then(() => {
+                this.#probe = null;
+            }, ignore);
+            this.ping();
         }
-        let resolve: (outcome: ProbeOutcome) => void = () => undefined;
-        const promise = new Promise<ProbeOutcome>((done) => {
-            resolve = done;
-        });
-        const timer = setTimeout(() => this.#endProbe('gone'), timeoutMs);
-        timer.unref();
-        this.#probe = {promise, resolve, timer};
-        this.ping();
-        return promise;
+        return this.#probe.promise;
     }
 
     /**
@@ -247,12 +237,12 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
             return;
         }
         this.#client.alive = true;
-        this.#endProbe('alive');
+        this.#probe?.end('alive');
         const acks = this.#acks;
         if (!acks) {
             return;
         }
-        if (!this.#sequenced) {
+        if (!this.#client.sequenced) {
             if (acks.acknowledgePong(payload.toString()) && acks.needsPing) {
                 this.#env.ackRequests.want(this);
             }
@@ -266,24 +256,16 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         this.#acks?.acknowledgeWhile((frame) => (seqOfEnvelope(frame) ?? Infinity) <= seq);
     }
 
-    /**
-     * Ping to learn how far the peer has read (which acknowledges, for a plain client), or close a client that
-     * does not keep up while what it has not got still fits into its reconnect buffer. The rules, and why they
-     * judge what came after the replay of a resume: docs/ARCHITECTURE.md, "Flow control".
-     */
+    /** Ping to learn how far the peer has read (which acknowledges, for a plain client), or close a client too slow */
     pingForAck(): void {
         const acks = this.#acks;
         if (this.#detached || !acks || !isOpen(this.socket)) {
             return;
         }
-        const replayed = acks.unackedBytes - acks.unackedBytesBeyondReplay;
-        const floor = this.#env.bufferMaxBytes / 8;
-        if (acks.awaitingPong && acks.unreadBytesBeyondReplay > Math.max(this.#maxUnacknowledgedBytes() - replayed, floor)) {
-            this.#closeAsTooSlow(`${acks.unreadBytesBeyondReplay} bytes sent and not read, more than would fit into its reconnect buffer`);
-        } else if (this.#sequenced && acks.readUnackedBytesBeyondReplay > 0 &&
-            acks.unackedBytesBeyondReplay > Math.max(maxReadUnacknowledgedBytes(this.#env) - replayed, floor)) {
-            this.#closeAsTooSlow(`${acks.unackedBytesBeyondReplay} bytes sent and not acknowledged, more than would fit into its reconnect buffer`);
-        } else if (acks.needsPing) {
+        const verdict = judgeAcknowledgements(acks, this.#env, this.#client.sequenced);
+        if (verdict.kind === 'too-slow') {
+            this.#closeAsTooSlow(verdict.why);
+        } else if (verdict.kind === 'ping') {
             this.#flushed().ping(acks.pingPayload());
         }
     }
@@ -309,7 +291,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     detach(): Undelivered {
         this.queued = null;
         this.#detached = true;
-        this.#endProbe('gone');
+        this.#probe?.end('gone');
         const pending = this.#unconfirmed ?? [];
         this.#unconfirmed = null;
         this.#turnEntry = null;
@@ -319,30 +301,13 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         return {frames, pending};
     }
 
-    /**
-     * The messages handed to the socket settle once it has written them: a write behind them says when (an empty
-     * one, or through ws a ping); a write cut off by destroying the socket counts as failed
-     */
+    /** The messages handed to the socket settle once it has written them; those held back stay */
     #settleByWrites(): void {
         const unconfirmed = this.#unconfirmed;
         const handed = unconfirmed ? unconfirmed.filter((message) => message.seq !== 0) : [];
-        if (!unconfirmed || handed.length === 0) {
-            return;
-        }
-        this.#unconfirmed = unconfirmed.filter((message) => message.seq === 0);
-        const raw = this.raw;
-        const settle = (error?: Error | null): void => {
-            if (error || raw?.destroyed) {
-                const gone = new ClientGoneError(this.#client.clientId);
-                handed.forEach((message) => message.reject(gone));
-            } else {
-                handed.forEach((message) => message.resolve());
-            }
-        };
-        if (raw) {
-            raw.write(NOTHING, settle);
-        } else {
-            this.socket.ping(undefined, undefined, settle);
+        if (unconfirmed && handed.length > 0) {
+            this.#unconfirmed = unconfirmed.filter((message) => message.seq === 0);
+            settleAfterWrites(this, handed, this.#client.clientId);
         }
     }
 
@@ -366,12 +331,6 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         }
     }
 
-    #wantAck(acks: AckTracker | null): void {
-        if (acks) {
-            this.#env.ackRequests.want(this);
-        }
-    }
-
     /** What is queued goes out before what is written next through ws (a ping's pong acknowledges what came before it) */
     #flushed(): WebSocket {
         this.#env.writes.flushConnection(this);
@@ -386,7 +345,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         const max = this.#env.maxUnsentBytes;
         // Once, when the bound is crossed
         if (before <= max && this.#heldBytes > max) {
-            this.#log().warn(`Client ${this.#client.clientId} is closing but more than maxUnsentBytesPerClient (${max}) is held for it: cutting it off`);
+            this.#env.logger(this.#client).warn(`Client ${this.#client.clientId} is closing but more than maxUnsentBytesPerClient (${max}) is held for it: cutting it off`);
             this.socket.terminate();
         }
         return message.promise;
@@ -394,47 +353,28 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
 
     /** A client that does not read must not make us hold its messages in memory without bound */
     #closeAsTooSlow(why: string): void {
-        this.#log().warn(`Client ${this.#client.clientId} has ${why}: closing it as too slow (1013)`);
+        this.#env.logger(this.#client).warn(`Client ${this.#client.clientId} has ${why}: closing it as too slow (1013)`);
         // ws cuts the connection off if the peer does not complete the close in time (closeTimeout)
         this.#flushed().close(CLOSE_TRY_AGAIN_LATER, 'Client too slow');
     }
-
-    /**
-     * What may be in flight unacknowledged: it all goes into the reconnect buffer on a drop, together with what is
-     * held back while closing (up to maxUnsentBytes), so it must leave room for that
-     */
-    #maxUnacknowledgedBytes(): number {
-        const {bufferMaxBytes, maxUnsentBytes} = this.#env;
-        return Math.max(bufferMaxBytes - 2 * maxUnsentBytes, bufferMaxBytes / 4);
-    }
-
-    #endProbe(outcome: ProbeOutcome): void {
-        const probe = this.#probe;
-        if (probe) {
-            this.#probe = null;
-            clearTimeout(probe.timer);
-            probe.resolve(outcome);
-        }
-    }
-
-    #log(): MashroomLogger {
-        return this.#env.logger(this.#client);
-    }
 }
 
-type Limits = Pick<ConnectionEnv, 'bufferMaxBytes' | 'maxUnsentBytes'>;
-
-/** What a client that reads (nothing piles up unsent) but acknowledges later may leave unacknowledged */
-const maxReadUnacknowledgedBytes = ({bufferMaxBytes, maxUnsentBytes}: Limits): number =>
-    Math.max(bufferMaxBytes - maxUnsentBytes, bufferMaxBytes / 2);
-
-// The client library acknowledges after this many characters at the latest
-const ACK_AFTER_CHARS_MAX = 64 * 1024;
-
 /**
- * After how many characters a client of the delivery protocol is asked to acknowledge at once: well before it
- * gets near what it may leave unacknowledged (an eighth of it, in characters of up to 3 bytes each), at most
- * what the library does anyway
+ * Settle messages once what was handed to the socket so far is out: a write behind them says when (an empty one,
+ * or through ws a ping); a write cut off by destroying the socket counts as failed, as in the write callback
  */
-export const ackAfterChars = (limits: Limits): number =>
-    Math.max(1, Math.min(ACK_AFTER_CHARS_MAX, Math.floor(maxReadUnacknowledgedBytes(limits) / 8)));
+const settleAfterWrites = ({raw, socket}: {readonly raw: RawSocket | null; readonly socket: WebSocket}, messages: Array<PendingMessage>, clientId: string): void => {
+    const settle = (error?: Error | null): void => {
+        if (error || raw?.destroyed) {
+            const gone = new ClientGoneError(clientId);
+            messages.forEach((message) => message.reject(gone));
+        } else {
+            messages.forEach((message) => message.resolve());
+        }
+    };
+    if (raw) {
+        raw.write(NOTHING, settle);
+    } else {
+        socket.ping(undefined, undefined, settle);
+    }
+};

@@ -63,7 +63,7 @@ describe('ServerClient', () => {
             bufferBudget: new BufferBudget(10_000_000),
             connections,
             logger: () => log.factory('test'),
-            connect: (socket, client, sequenced) => new Connection(socket, connections, client, sequenced),
+            connect: (socket, client) => new Connection(socket, connections, client),
             clientClosed: (client) => {
                 closed.push(client);
             },

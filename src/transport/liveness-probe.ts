@@ -1,0 +1,25 @@
+export type ProbeOutcome = 'alive' | 'gone';
+
+/**
+ * Whether a connection is alive: settled 'alive' by any pong, 'gone' when the time is up or the connection is
+ * given up. One probe answers every caller that asks while it runs.
+ */
+export class LivenessProbe {
+
+    readonly promise: Promise<ProbeOutcome>;
+    #resolve: (outcome: ProbeOutcome) => void = () => undefined;
+    readonly #timer: NodeJS.Timeout;
+
+    constructor(timeoutMs: number) {
+        this.promise = new Promise((resolve) => {
+            this.#resolve = resolve;
+        });
+        this.#timer = setTimeout(() => this.end('gone'), timeoutMs);
+        this.#timer.unref();
+    }
+
+    end(outcome: ProbeOutcome): void {
+        clearTimeout(this.#timer);
+        this.#resolve(outcome);
+    }
+}
