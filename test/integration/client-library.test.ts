@@ -8,8 +8,11 @@ import {sessionCookie} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
 import type {MashroomWebSocketClient as ServerSideClient} from '../../type-definitions';
 
+/** The WebSocket of the library's current state (connecting, open or closing), if it has one */
+const socketOf = (client: MashroomWebSocketClient): WebSocket | null =>
+    (client as unknown as {_state: {connection?: {socket: WebSocket}}})._state.connection?.socket ?? null;
 const rawSocketOf = (client: MashroomWebSocketClient): Socket | null =>
-    ((client as unknown as {_socket: {_socket: Socket} | null})._socket)?._socket ?? null;
+    (socketOf(client) as unknown as {_socket: Socket} | null)?._socket ?? null;
 
 /*
  * The client library, in Node.js with the ws package, against the real server code over loopback.
@@ -337,7 +340,7 @@ describe('the client library', () => {
         await waitFor(() => events.includes('open'), 'the connection');
         const acks: Array<number> = [];
         const target = serverSide();
-        const raw = (client as unknown as {_socket: WebSocket})._socket;
+        const raw = socketOf(client) as WebSocket;
         const send = raw.send.bind(raw);
         raw.send = ((data: string) => {
             const message = JSON.parse(data) as {type?: string; seq?: number};
@@ -367,7 +370,7 @@ describe('the client library', () => {
         expect((client as unknown as {_ackAfterChars: number})._ackAfterChars).toBe(7 * 1024);
         const target = serverSide();
         let pings = 0;
-        (client as unknown as {_socket: WebSocket})._socket.on('ping', () => pings++);
+        (socketOf(client) as WebSocket).on('ping', () => pings++);
         // 150 KB in 5 KB messages, more than twice the buffer; each sent once the server has checked the one before
         for (let n = 1; n <= 30; n++) {
             await server.service.sendMessage(target, {n, text: 'x'.repeat(5000)});
@@ -432,7 +435,7 @@ describe('the client library', () => {
         client.on('close', ({code}) => events.push(`close ${code}`));
         client.connect();
         await waitFor(() => events.length === 1, 'the connection');
-        const first = (client as unknown as {_socket: WebSocket})._socket;
+        const first = socketOf(client) as WebSocket;
         await waitFor(() => sockets.length === 2 && client.connected, 'the new connection');
         // The old one is still waiting for the server's close frame (which would take ws 30 s to give up on)
         expect(first.readyState).toBe(WebSocket.CLOSING);
