@@ -3,7 +3,10 @@
  * connections (delivery protocol "mashroom-delivery.v1"). See the README.
  */
 declare class MashroomWebSocketClient {
+    /** The WebSocket subprotocol of the delivery protocol */
     static readonly PROTOCOL: 'mashroom-delivery.v1';
+    /** The server's keep-alive frame, as it arrives (the JSON string "keepalive") */
+    static readonly KEEP_ALIVE: '"keepalive"';
 
     /** @param url ws: or wss: URL below the server's WebSocket base path */
     constructor(url: string, options?: MashroomWebSocketClient.Options);

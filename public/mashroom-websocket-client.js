@@ -1,32 +1,30 @@
 // @ts-check
 /*
- * A client for @mashroom/mashroom-websocket that gets every message exactly once, in order, through dropped
- * connections. It speaks the delivery protocol (WebSocket subprotocol "mashroom-delivery.v1"): the server
- * numbers every message, the client tells which it has, and after a drop the client resumes its id with
- * backoff and the server replays what it missed. Duplicates are dropped here.
+ * Client library of @mashroom/mashroom-websocket: every message exactly once, in order, through dropped
+ * connections (delivery protocol "mashroom-delivery.v1", see the README; its states: docs/ARCHITECTURE.md).
  *
  * Browser: <script src="<basePath>/mashroom-websocket-client.js"></script>, then window.MashroomWebSocketClient.
  * Node.js: require('@mashroom/mashroom-websocket/client'), with the `ws` package as `WebSocket` option.
- * With a server that does not speak the protocol (the original package) it falls back to plain messages.
  */
-(function (root, factory) {
+((root, factory) => {
     if (typeof module === 'object' && module.exports) {
         module.exports = factory();
     } else {
         /** @type {any} */ (root).MashroomWebSocketClient = factory();
     }
-}(globalThis, function () {
+})(globalThis, () => {
     'use strict';
 
-    var PROTOCOL = 'mashroom-delivery.v1';
-    var KEEP_ALIVE = '"keepalive"';
+    const PROTOCOL = 'mashroom-delivery.v1';
+    const KEEP_ALIVE = '"keepalive"';
     // Acknowledge at once, not after ackDelayMs, once this much has arrived unacknowledged: a fast stream
     // must not pile up at the server (which closes a client with more unacknowledged than its buffer takes)
-    var ACK_AFTER_MESSAGES = 100;
-    var ACK_AFTER_CHARS = 64 * 1024;
+    const ACK_AFTER_MESSAGES = 100;
+    const ACK_AFTER_CHARS = 64 * 1024;
     // A server without the protocol sends no setClientId on a resume: how long to wait for one before the
     // connection counts as ready anyway (when no other frame says so earlier)
-    var LEGACY_READY_MS = 3000;
+    const LEGACY_READY_MS = 3000;
+    const SOCKET_OPEN = 1;
 
     /**
      * @typedef {{getItem(key: string): string | null; setItem(key: string, value: string): void; removeItem(key: string): void}} Storage
@@ -39,40 +37,73 @@
      *   ackDelayMs?: number,
      *   idleTimeoutMs?: number,
      * }} ClientOptions
+     *
+     * @typedef {ReturnType<typeof setTimeout>} Timer
+     * @typedef {{socket: any, idleTimer: Timer | null}} Connection
+     *
+     * The states (see docs/ARCHITECTURE.md). `attempts` counts connections in a row that did not get as far as
+     * being ready, for reconnect.maxAttempts.
+     * @typedef {{name: 'closed'}} Closed
+     * @typedef {{name: 'connecting', connection: Connection, attempts: number, readyTimer: Timer | null}} Connecting
+     * @typedef {{name: 'open', connection: Connection, ackTimer: Timer | null}} Open
+     * @typedef {{name: 'closing', connection: Connection}} Closing
+     * @typedef {{name: 'reopening', connection: Connection}} Reopening
+     * @typedef {{name: 'disconnected'}} Disconnected
+     * @typedef {{name: 'waiting', timer: Timer, attempts: number}} Waiting
+     * @typedef {Closed | Connecting | Open | Closing | Reopening | Disconnected | Waiting} State
      */
 
     /** @returns {Storage | null} */
-    var defaultStorage = function () {
+    function defaultStorage() {
         try {
-            var storage = /** @type {any} */ (globalThis).sessionStorage;
+            const storage = /** @type {any} */ (globalThis).sessionStorage;
             return storage && typeof storage.getItem === 'function' ? storage : null;
-        } catch (e) {
+        } catch {
             return null;
         }
-    };
+    }
 
     /** @param {string} url @param {Record<string, string>} params */
-    var withQuery = function (url, params) {
-        var parts = url.split('#')[0].split('?');
-        var query = (parts[1] || '').split('&').filter(function (part) {
-            var name = decodeURIComponent(part.split('=')[0]);
-            return part !== '' && !Object.prototype.hasOwnProperty.call(params, name);
-        });
-        Object.keys(params).forEach(function (name) {
-            query.push(encodeURIComponent(name) + '=' + encodeURIComponent(params[name]));
-        });
-        return parts[0] + (query.length > 0 ? '?' + query.join('&') : '');
-    };
+    function withQuery(url, params) {
+        const [base, query = ''] = url.split('#')[0].split('?');
+        const kept = query.split('&').filter((part) =>
+            part !== '' && !Object.prototype.hasOwnProperty.call(params, decodeURIComponent(part.split('=')[0])));
+        for (const [name, value] of Object.entries(params)) {
+            kept.push(`${encodeURIComponent(name)}=${encodeURIComponent(value)}`);
+        }
+        return base + (kept.length > 0 ? `?${kept.join('&')}` : '');
+    }
+
+    /** @param {Timer | null} timer */
+    function clear(timer) {
+        if (timer) {
+            clearTimeout(timer);
+        }
+    }
+
+    /** Between connect() and close() @param {State} state */
+    function wanted(state) {
+        return state.name !== 'closed' && state.name !== 'closing';
+    }
 
     class MashroomWebSocketClient {
+
+        /** The WebSocket subprotocol it asks for */
+        static get PROTOCOL() {
+            return PROTOCOL;
+        }
+
+        /** The keep-alive frame of the server, as it arrives */
+        static get KEEP_ALIVE() {
+            return KEEP_ALIVE;
+        }
 
         /**
          * @param {string} url ws: or wss: URL below the server's WebSocket base path
          * @param {ClientOptions} [options]
          */
         constructor(url, options) {
-            var opts = options || {};
-            var reconnect = opts.reconnect || {};
+            const opts = options || {};
             this.url = url;
             this._WebSocket = opts.WebSocket || /** @type {any} */ (globalThis).WebSocket;
             if (!this._WebSocket) {
@@ -80,38 +111,20 @@
             }
             this._webSocketOptions = opts.webSocketOptions;
             this._storage = opts.storage === undefined ? defaultStorage() : opts.storage;
-            this._storageKey = opts.storageKey || 'mashroom-websocket:' + url.split('?')[0];
-            this._initialDelayMs = reconnect.initialDelayMs === undefined ? 250 : reconnect.initialDelayMs;
-            this._maxDelayMs = reconnect.maxDelayMs === undefined ? 10000 : reconnect.maxDelayMs;
-            this._factor = reconnect.factor === undefined ? 2 : reconnect.factor;
-            this._jitter = reconnect.jitter === undefined ? 0.3 : reconnect.jitter;
-            this._maxAttempts = reconnect.maxAttempts === undefined ? Infinity : reconnect.maxAttempts;
+            this._storageKey = opts.storageKey || `mashroom-websocket:${url.split('?')[0]}`;
+            const {initialDelayMs = 250, maxDelayMs = 10000, factor = 2, jitter = 0.3, maxAttempts = Infinity} = opts.reconnect || {};
+            this._backoff = {initialDelayMs, maxDelayMs, factor, jitter, maxAttempts};
             this._ackDelayMs = opts.ackDelayMs === undefined ? 200 : opts.ackDelayMs;
             this._idleTimeoutMs = opts.idleTimeoutMs || 0;
 
+            /** @type {State} */
+            this._state = {name: 'closed'};
             /** @type {Record<string, Array<(event: any) => void>>} */
             this._listeners = {};
-            /** @type {any} */
-            this._socket = null;
-            this._wanted = false;
-            this._attempts = 0;
-            /** @type {ReturnType<typeof setTimeout> | null} */
-            this._reconnectTimer = null;
-            /** @type {ReturnType<typeof setTimeout> | null} */
-            this._ackTimer = null;
-            /** @type {ReturnType<typeof setTimeout> | null} */
-            this._idleTimer = null;
-            /** @type {ReturnType<typeof setTimeout> | null} */
-            this._legacyTimer = null;
-            /** @type {Array<string>} */
+            /** @type {Array<string>} Sent while not open, in order */
             this._outbox = [];
-            // Connected and told its id: messages go out at once, not into the outbox
-            this._ready = false;
             // The server said it speaks the delivery protocol (in its setClientId)
             this._sequenced = false;
-            // The server turned out not to speak it (the original package): it sends no setClientId on a
-            // resume, so a resumed connection is ready with its first frame (see _legacyFrame)
-            this._legacy = false;
             this._ackedSeq = 0;
             // Characters received since the last acknowledgement, and how many make it acknowledge at once (the
             // server may ask for less: what it lets a client leave unacknowledged follows its buffer size)
@@ -119,25 +132,23 @@
             this._ackAfterChars = ACK_AFTER_CHARS;
             /** Messages dropped as duplicates so far */
             this.duplicates = 0;
-
-            var self = this;
             // A page that goes away keeps how far it got, so that it resumes where it was
-            this._onPageHide = function () {
-                self._save();
-            };
+            this._onPageHide = () => this._save();
 
-            var saved = this._load();
+            const saved = this._load();
             /** @type {string | null} The id the server gave this client */
             this.clientId = saved.clientId;
             /** The number of the last message delivered */
             this.lastSeq = saved.lastSeq;
-            // Kept with the id: a reloaded page resumes on the same server
+            // The server turned out not to speak the protocol (the original package): it sends no setClientId
+            // on a resume, so a resumed connection is ready with its first frame (see _readyIfLegacy). Kept with
+            // the id: a reloaded page resumes on the same server
             this._legacy = saved.legacy;
         }
 
         /** Whether a connection is open */
         get connected() {
-            return !!this._socket && this._socket.readyState === 1;
+            return this._openSocket() !== null;
         }
 
         /**
@@ -154,22 +165,25 @@
 
         /** @param {string} event @param {(event: any) => void} listener */
         off(event, listener) {
-            this._listeners[event] = (this._listeners[event] || []).filter(function (each) {
-                return each !== listener;
-            });
+            this._listeners[event] = (this._listeners[event] || []).filter((each) => each !== listener);
             return this;
         }
 
         /** Connect, and keep reconnecting after drops until close() */
         connect() {
-            var root = /** @type {any} */ (globalThis);
-            if (!this._wanted && typeof root.addEventListener === 'function') {
+            const state = this._state;
+            const root = /** @type {any} */ (globalThis);
+            if (!wanted(state) && typeof root.addEventListener === 'function') {
                 root.addEventListener('pagehide', this._onPageHide);
             }
-            this._wanted = true;
-            this._attempts = 0;
-            if (!this._socket && !this._reconnectTimer) {
-                this._open();
+            if (state.name === 'closed' || state.name === 'disconnected') {
+                this._dial(0);
+            } else if (state.name === 'closing') {
+                // The socket being closed is waited for, as after a drop
+                this._state = {name: 'reopening', connection: state.connection};
+            } else if (state.name === 'connecting' || state.name === 'waiting') {
+                // Asked anew: the backoff starts over
+                state.attempts = 0;
             }
             return this;
         }
@@ -180,122 +194,142 @@
          * @param {unknown} message
          */
         send(message) {
-            var data = JSON.stringify(message);
+            const data = JSON.stringify(message);
             if (typeof data !== 'string') {
-                throw new TypeError('A message of type ' + typeof message + ' cannot be sent as JSON');
+                throw new TypeError(`A message of type ${typeof message} cannot be sent as JSON`);
             }
-            if (this._ready) {
-                this._write(data);
+            const state = this._state;
+            if (state.name === 'open') {
+                this._write(state.connection.socket, data);
             } else {
                 this._outbox.push(data);
             }
         }
 
-        /** @private @param {string} data */
-        _write(data) {
-            this._socket.send(this._sequenced ? '{"type":"message","payload":' + data + '}' : data);
-        }
-
         /** Close for good (no reconnect). connect() later resumes the same client if the server still has it */
         close() {
-            var root = /** @type {any} */ (globalThis);
-            if (this._wanted && typeof root.removeEventListener === 'function') {
+            const state = this._state;
+            const root = /** @type {any} */ (globalThis);
+            if (wanted(state) && typeof root.removeEventListener === 'function') {
                 root.removeEventListener('pagehide', this._onPageHide);
             }
-            this._wanted = false;
-            this._clearTimer('_reconnectTimer');
+            // First, while an open connection can still take it
             this._sendAck();
-            this._ready = false;
-            this._clearTimer('_legacyTimer');
-            if (this._socket) {
-                this._socket.close(1000, 'Closed by the client');
+            if (state.name === 'connecting' || state.name === 'open') {
+                if (state.name === 'connecting') {
+                    clear(state.readyTimer);
+                }
+                this._state = {name: 'closing', connection: state.connection};
+                state.connection.socket.close(1000, 'Closed by the client');
+            } else if (state.name === 'reopening') {
+                this._state = {name: 'closing', connection: state.connection};
+            } else if (state.name === 'waiting' || state.name === 'disconnected') {
+                if (state.name === 'waiting') {
+                    clearTimeout(state.timer);
+                }
+                this._state = {name: 'closed'};
             }
         }
 
-        /** @private */
-        _open() {
-            var self = this;
-            var url = this.clientId
+        /** @private Open a socket: connecting, or disconnected if the WebSocket refuses at once @param {number} attempts */
+        _dial(attempts) {
+            const url = this.clientId
                 ? withQuery(this.url, {clientId: this.clientId, lastSeq: String(this.lastSeq)})
                 : this.url;
-            /** @type {any} */
-            var socket;
+            let socket;
             try {
                 socket = this._webSocketOptions
                     ? new this._WebSocket(url, [PROTOCOL], this._webSocketOptions)
                     : new this._WebSocket(url, [PROTOCOL]);
             } catch (error) {
+                /** @type {Disconnected} */
+                const disconnected = {name: 'disconnected'};
+                this._state = disconnected;
                 this._emit('error', error);
-                this._scheduleReconnect();
+                this._backOff(disconnected, attempts);
                 return;
             }
-            this._socket = socket;
-            socket.onopen = function () {
-                self._touch();
-                if (self._legacy && self.clientId) {
-                    self._legacyTimer = setTimeout(function () {
-                        self._legacyTimer = null;
-                        if (self._socket === socket) {
-                            self._legacyFrame();
-                        }
-                    }, LEGACY_READY_MS);
-                }
-            };
-            socket.onmessage = function (/** @type {{data: unknown}} */ event) {
-                if (self._socket === socket) {
-                    self._touch();
-                    self._receive(String(event.data));
-                }
-            };
-            socket.onerror = function () {
+            /** @type {Connection} */
+            const connection = {socket, idleTimer: null};
+            this._state = {name: 'connecting', connection, attempts, readyTimer: null};
+            // Every handler first makes sure that its socket is still the current one: one that was given up
+            // (idle) or replaced may still report
+            socket.onopen = () => this._socketOpened(connection);
+            socket.onmessage = (/** @type {{data: unknown}} */ event) => this._frameReceived(connection, String(event.data));
+            socket.onerror = () => {
                 // The close event follows and decides
             };
-            socket.onclose = function (/** @type {{code: number, reason: string}} */ event) {
-                if (self._socket === socket) {
-                    self._closed(event.code, event.reason);
+            socket.onclose = (/** @type {{code: number, reason: string}} */ event) => {
+                if (this._owns(connection)) {
+                    this._dropped(event.code, event.reason);
                 }
             };
         }
 
-        /**
-         * @private The connection ended (or is given up): forget it at once, without waiting for a closing
-         * handshake, and reconnect if wanted
-         * @param {number} code @param {string} reason
-         */
-        _closed(code, reason) {
-            this._socket = null;
-            this._ready = false;
-            this._clearTimer('_ackTimer');
-            this._clearTimer('_idleTimer');
-            this._clearTimer('_legacyTimer');
-            var willReconnect = this._wanted && this._attempts < this._maxAttempts;
-            this._emit('close', {code: code, reason: reason, willReconnect: willReconnect});
-            if (willReconnect) {
-                this._scheduleReconnect();
+        /** @private @param {Connection} connection */
+        _owns(connection) {
+            const state = this._state;
+            return 'connection' in state && state.connection === connection;
+        }
+
+        /** @private The socket of the current state if it is open, else null */
+        _openSocket() {
+            const state = this._state;
+            return 'connection' in state && state.connection.socket.readyState === SOCKET_OPEN ? state.connection.socket : null;
+        }
+
+        /** @private @param {Connection} connection */
+        _socketOpened(connection) {
+            const state = this._state;
+            if (state.name !== 'connecting' || state.connection !== connection) {
+                return;
+            }
+            this._touch(connection);
+            if (this._legacy && this.clientId) {
+                state.readyTimer = setTimeout(() => {
+                    state.readyTimer = null;
+                    if (this._state === state) {
+                        this._readyIfLegacy();
+                    }
+                }, LEGACY_READY_MS);
+            }
+        }
+
+        /** @private @param {Connection} connection @param {string} data */
+        _frameReceived(connection, data) {
+            const state = this._state;
+            if (!this._owns(connection)) {
+                return;
+            }
+            this._touch(connection);
+            // After close() nothing reaches the application any more (browsers drop such frames themselves);
+            // what was not acknowledged is replayed on a resume
+            if (state.name === 'connecting' || state.name === 'open') {
+                this._receive(data);
             }
         }
 
         /** @private @param {string} data */
         _receive(data) {
             if (data === KEEP_ALIVE) {
-                this._legacyFrame();
+                this._readyIfLegacy();
                 return;
             }
-            var message;
+            let message;
             try {
                 message = JSON.parse(data);
-            } catch (error) {
-                this._legacyFrame();
-                this._emit('error', new Error('Not JSON: ' + data.slice(0, 100)));
+            } catch {
+                this._readyIfLegacy();
+                this._emit('error', new Error(`Not JSON: ${data.slice(0, 100)}`));
                 return;
             }
             if (message && message.type === 'setClientId' && typeof message.payload === 'string') {
-                var ackAfterChars = message.ackAfterChars;
+                const {ackAfterChars} = message;
                 this._ackAfterChars = typeof ackAfterChars === 'number' && ackAfterChars >= 1 ? Math.min(ackAfterChars, ACK_AFTER_CHARS) : ACK_AFTER_CHARS;
                 this._identified(message.payload, message.protocol === PROTOCOL);
                 return;
             }
-            this._legacyFrame();
+            this._readyIfLegacy();
             if (this._sequenced && message && message.type === 'message' && typeof message.seq === 'number') {
                 this._sequencedMessage(message.seq, message.payload, data.length);
             } else {
@@ -304,28 +338,27 @@
         }
 
         /**
-         * @private A frame other than setClientId on a resumed connection to a server without the protocol:
-         * the server has taken the client back (it would have sent a new id first otherwise)
+         * @private A frame other than setClientId (or LEGACY_READY_MS without any) on a resumed connection to a
+         * server without the protocol: the server has taken the client back (it would have sent a new id first)
          */
-        _legacyFrame() {
-            if (this._legacy && !this._ready && this._socket) {
-                this._clearTimer('_legacyTimer');
-                this._ready = true;
-                this._attempts = 0;
-                this._flushOutbox();
-                this._emit('open', {clientId: this.clientId, resumed: true});
+        _readyIfLegacy() {
+            const state = this._state;
+            if (this._legacy && state.name === 'connecting') {
+                this._ready(state, true);
             }
         }
 
         /** @private @param {string} clientId @param {boolean} sequenced */
         _identified(clientId, sequenced) {
-            this._clearTimer('_legacyTimer');
+            const state = this._state;
+            if (state.name === 'connecting') {
+                clear(state.readyTimer);
+                state.readyTimer = null;
+            }
             this._sequenced = sequenced;
             this._legacy = !sequenced;
-            // A connection that got this far worked: the backoff starts over
-            this._attempts = 0;
-            var previousClientId = this.clientId;
-            var resumed = previousClientId === clientId;
+            const previousClientId = this.clientId;
+            const resumed = previousClientId === clientId;
             this.clientId = clientId;
             if (!resumed) {
                 // A new client on the server: its numbering starts afresh
@@ -334,24 +367,30 @@
             }
             this._save();
             if (previousClientId && !resumed) {
-                this._emit('reset', {clientId: clientId, previousClientId: previousClientId});
+                this._emit('reset', {clientId, previousClientId});
             }
-            if (this._ready) {
-                // Taken as ready already (a server without the protocol, slow to tell the id)
-                return;
+            // Not when open already (a server without the protocol, slow to tell the id), nor when a reset
+            // listener closed the client
+            if (state.name === 'connecting' && this._state === state) {
+                this._ready(state, resumed);
             }
-            this._ready = true;
-            this._flushOutbox();
-            this._emit('open', {clientId: clientId, resumed: resumed});
         }
 
-        /** @private */
-        _flushOutbox() {
-            var outbox = this._outbox;
+        /** @private Connecting -> open @param {Connecting} state @param {boolean} resumed */
+        _ready(state, resumed) {
+            clear(state.readyTimer);
+            this._state = {name: 'open', connection: state.connection, ackTimer: null};
+            const outbox = this._outbox;
             this._outbox = [];
-            for (var index = 0; index < outbox.length; index++) {
-                this._write(outbox[index]);
+            for (const data of outbox) {
+                this._write(state.connection.socket, data);
             }
+            this._emit('open', {clientId: this.clientId, resumed});
+        }
+
+        /** @private @param {any} socket @param {string} data */
+        _write(socket, data) {
+            socket.send(this._sequenced ? `{"type":"message","payload":${data}}` : data);
         }
 
         /** @private @param {number} seq @param {unknown} payload @param {number} size */
@@ -361,114 +400,138 @@
                 return;
             }
             if (seq !== this.lastSeq + 1) {
-                this._emit('error', new Error('Messages ' + (this.lastSeq + 1) + ' to ' + (seq - 1) + ' are missing'));
+                this._emit('error', new Error(`Messages ${this.lastSeq + 1} to ${seq - 1} are missing`));
             }
             this.lastSeq = seq;
             this._unackedChars += size;
             this._emit('message', payload);
             // Acknowledged once the application has it
+            const state = this._state;
             if (this.lastSeq - this._ackedSeq >= ACK_AFTER_MESSAGES || this._unackedChars >= this._ackAfterChars) {
                 this._sendAck();
-            } else {
-                this._scheduleAck();
-            }
-        }
-
-        /** @private */
-        _scheduleAck() {
-            var self = this;
-            if (!this._ackTimer) {
-                this._ackTimer = setTimeout(function () {
-                    self._ackTimer = null;
-                    self._sendAck();
+            } else if (state.name === 'open' && !state.ackTimer) {
+                state.ackTimer = setTimeout(() => {
+                    state.ackTimer = null;
+                    if (this._state === state) {
+                        this._sendAck();
+                    }
                 }, this._ackDelayMs);
             }
         }
 
         /** @private Tell the server (and the storage) which messages have arrived */
         _sendAck() {
-            this._clearTimer('_ackTimer');
+            const state = this._state;
+            if (state.name === 'open') {
+                clear(state.ackTimer);
+                state.ackTimer = null;
+            }
             if (this.lastSeq === this._ackedSeq) {
                 return;
             }
             this._save();
-            if (this.connected && this._sequenced) {
-                this._socket.send(JSON.stringify({type: 'ack', seq: this.lastSeq}));
+            const socket = this._openSocket();
+            if (socket && this._sequenced) {
+                socket.send(JSON.stringify({type: 'ack', seq: this.lastSeq}));
                 this._ackedSeq = this.lastSeq;
                 this._unackedChars = 0;
             }
         }
 
-        /** @private */
-        _scheduleReconnect() {
-            var self = this;
-            if (!this._wanted || this._reconnectTimer || this._attempts >= this._maxAttempts) {
-                return;
-            }
-            var delay = Math.min(this._maxDelayMs, this._initialDelayMs * Math.pow(this._factor, this._attempts));
-            delay = delay * (1 - this._jitter + 2 * this._jitter * Math.random());
-            this._attempts++;
-            this._reconnectTimer = setTimeout(function () {
-                self._reconnectTimer = null;
-                if (self._wanted && !self._socket) {
-                    self._open();
-                }
-            }, delay);
-        }
-
-        /** @private A connection that has been silent longer than idleTimeoutMs is taken for dead */
-        _touch() {
-            var self = this;
+        /** @private A connection that has been silent longer than idleTimeoutMs is taken for dead @param {Connection} connection */
+        _touch(connection) {
             if (this._idleTimeoutMs > 0) {
-                this._clearTimer('_idleTimer');
-                this._idleTimer = setTimeout(function () {
-                    self._idleTimer = null;
-                    var socket = self._socket;
-                    if (socket) {
-                        // A dead connection would take its time to close: give it up now and reconnect
+                clear(connection.idleTimer);
+                connection.idleTimer = setTimeout(() => {
+                    connection.idleTimer = null;
+                    if (this._owns(connection)) {
+                        // A dead connection would take its time to close: give it up now
                         try {
-                            socket.close(4000, 'Idle');
-                        } catch (e) {
+                            connection.socket.close(4000, 'Idle');
+                        } catch {
                             // Closing anyway
                         }
-                        self._closed(4000, 'Idle');
+                        this._dropped(4000, 'Idle');
                     }
                 }, this._idleTimeoutMs);
             }
         }
 
-        /** @private @param {'_reconnectTimer' | '_ackTimer' | '_idleTimer' | '_legacyTimer'} name */
-        _clearTimer(name) {
-            var timer = this[name];
-            if (timer) {
-                clearTimeout(timer);
-                this[name] = null;
+        /**
+         * @private The connection ended (or was given up): forget it at once, without waiting for a closing
+         * handshake. Disconnected (or closed, if closing) while the close listeners run, so that a connect()
+         * of theirs dials at once; then the backoff
+         * @param {number} code @param {string} reason
+         */
+        _dropped(code, reason) {
+            const state = this._state;
+            if (!('connection' in state)) {
+                return;
             }
+            clear(state.connection.idleTimer);
+            if (state.name === 'connecting') {
+                clear(state.readyTimer);
+            } else if (state.name === 'open') {
+                clear(state.ackTimer);
+            }
+            const attempts = state.name === 'connecting' ? state.attempts : 0;
+            const willReconnect = wanted(state) && attempts < this._backoff.maxAttempts;
+            /** @type {Closed | Disconnected} */
+            const next = wanted(state) ? {name: 'disconnected'} : {name: 'closed'};
+            this._state = next;
+            this._emit('close', {code, reason, willReconnect});
+            if (willReconnect) {
+                this._backOff(next, attempts);
+            }
+        }
+
+        /**
+         * @private Disconnected -> waiting, unless the listeners that were just told connected or closed, or the
+         * attempts are used up
+         * @param {State} disconnected @param {number} attempts
+         */
+        _backOff(disconnected, attempts) {
+            const {initialDelayMs, maxDelayMs, factor, jitter, maxAttempts} = this._backoff;
+            if (this._state !== disconnected || attempts >= maxAttempts) {
+                return;
+            }
+            const delay = Math.min(maxDelayMs, initialDelayMs * factor ** attempts) * (1 - jitter + 2 * jitter * Math.random());
+            /** @type {Waiting} */
+            const waiting = {
+                name: 'waiting',
+                attempts: attempts + 1,
+                timer: setTimeout(() => {
+                    if (this._state === waiting) {
+                        this._dial(waiting.attempts);
+                    }
+                }, delay),
+            };
+            this._state = waiting;
         }
 
         /** @private @param {string} event @param {unknown} value */
         _emit(event, value) {
-            (this._listeners[event] || []).slice().forEach(function (listener) {
+            for (const listener of (this._listeners[event] || []).slice()) {
                 try {
                     listener(value);
                 } catch (error) {
                     if (event !== 'error') {
-                        setTimeout(function () {
+                        setTimeout(() => {
                             throw error;
                         });
                     }
                 }
-            });
+            }
         }
 
         /** @private @returns {{clientId: string | null, lastSeq: number, legacy: boolean}} */
         _load() {
             try {
-                var saved = this._storage ? JSON.parse(this._storage.getItem(this._storageKey) || 'null') : null;
+                const saved = this._storage ? JSON.parse(this._storage.getItem(this._storageKey) || 'null') : null;
                 if (saved && typeof saved.clientId === 'string' && typeof saved.lastSeq === 'number') {
                     return {clientId: saved.clientId, lastSeq: saved.lastSeq, legacy: saved.legacy === true};
                 }
-            } catch (e) {
+            } catch {
                 // Unreadable: start afresh
             }
             return {clientId: null, lastSeq: 0, legacy: false};
@@ -480,12 +543,11 @@
                 if (this._storage && this.clientId) {
                     this._storage.setItem(this._storageKey, JSON.stringify({clientId: this.clientId, lastSeq: this.lastSeq, legacy: this._legacy}));
                 }
-            } catch (e) {
+            } catch {
                 // Storage full or disabled: the state lives on in memory
             }
         }
     }
 
-    MashroomWebSocketClient.PROTOCOL = PROTOCOL;
     return MashroomWebSocketClient;
-}));
+});

@@ -114,14 +114,14 @@ const libraryClient = (server: TestServer, name: string): Observed => {
         ackDelayMs: 50,
     });
     const internals = client as unknown as {
-        _socket: {_socket?: Socket; close(code: number): void} | null;
-        // What the library does when its idle timeout finds the connection dead
-        _closed(code: number, reason: string): void;
+        _state: {connection?: {socket: {_socket?: Socket; close(code: number): void}}};
+        // What the library does with a connection its idle timeout finds dead, without closing it
+        _dropped(code: number, reason: string): void;
     };
     const observed = observing(name, {
-        rawSocket: () => internals._socket?._socket ?? null,
-        closeCleanly: () => internals._socket?.close(1000),
-        connectAnew: () => internals._closed(4000, 'Idle'),
+        rawSocket: () => internals._state.connection?.socket._socket ?? null,
+        closeCleanly: () => internals._state.connection?.socket.close(1000),
+        connectAnew: () => internals._dropped(4000, 'Idle'),
         stop: () => client.close(),
     });
     client.on('message', (payload: StreamMessage) => receive(observed, payload));

@@ -8,8 +8,11 @@ import {sessionCookie} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
 import type {MashroomWebSocketClient as ServerSideClient} from '../../type-definitions';
 
+/** The WebSocket of the library's current state (connecting, open or closing), if it has one */
+const socketOf = (client: MashroomWebSocketClient): WebSocket | null =>
+    (client as unknown as {_state: {connection?: {socket: WebSocket}}})._state.connection?.socket ?? null;
 const rawSocketOf = (client: MashroomWebSocketClient): Socket | null =>
-    ((client as unknown as {_socket: {_socket: Socket} | null})._socket)?._socket ?? null;
+    (socketOf(client) as unknown as {_socket: Socket} | null)?._socket ?? null;
 
 /*
  * The client library, in Node.js with the ws package, against the real server code over loopback.
@@ -337,7 +340,7 @@ describe('the client library', () => {
         await waitFor(() => events.includes('open'), 'the connection');
         const acks: Array<number> = [];
         const target = serverSide();
-        const raw = (client as unknown as {_socket: WebSocket})._socket;
+        const raw = socketOf(client) as WebSocket;
         const send = raw.send.bind(raw);
         raw.send = ((data: string) => {
             const message = JSON.parse(data) as {type?: string; seq?: number};
@@ -367,7 +370,7 @@ describe('the client library', () => {
         expect((client as unknown as {_ackAfterChars: number})._ackAfterChars).toBe(7 * 1024);
         const target = serverSide();
         let pings = 0;
-        (client as unknown as {_socket: WebSocket})._socket.on('ping', () => pings++);
+        (socketOf(client) as WebSocket).on('ping', () => pings++);
         // 150 KB in 5 KB messages, more than twice the buffer; each sent once the server has checked the one before
         for (let n = 1; n <= 30; n++) {
             await server.service.sendMessage(target, {n, text: 'x'.repeat(5000)});
@@ -432,12 +435,178 @@ describe('the client library', () => {
         client.on('close', ({code}) => events.push(`close ${code}`));
         client.connect();
         await waitFor(() => events.length === 1, 'the connection');
-        const first = (client as unknown as {_socket: WebSocket})._socket;
+        const first = socketOf(client) as WebSocket;
         await waitFor(() => sockets.length === 2 && client.connected, 'the new connection');
         // The old one is still waiting for the server's close frame (which would take ws 30 s to give up on)
         expect(first.readyState).toBe(WebSocket.CLOSING);
         expect(events).toEqual(['open', 'close 4000', 'resumed']);
         first.terminate();
+    });
+
+    it('ignores a connection it has given up: what it still brings and its close reach nobody', async () => {
+        server = await startTestServer();
+        const sockets: Array<WebSocket> = [];
+        const url = await fakeServer((ws) => {
+            sockets.push(ws);
+            ws.send(JSON.stringify({type: 'setClientId', payload: 'given-up-1', protocol: MashroomWebSocketClient.PROTOCOL}));
+            if (sockets.length === 1) {
+                // Silent from here on, but it can still send
+                (ws as unknown as {_socket: Socket})._socket.pause();
+            } else {
+                const keepAlive = setInterval(() => ws.send('"keepalive"'), 20);
+                ws.on('close', () => clearInterval(keepAlive));
+            }
+        });
+        const client = new MashroomWebSocketClient(url, {WebSocket, storage: null, idleTimeoutMs: 200, reconnect: {initialDelayMs: 1, maxDelayMs: 5}});
+        libraries.push(client);
+        const received: Array<unknown> = [];
+        const events: Array<string> = [];
+        client.on('message', (payload) => received.push(payload));
+        client.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
+        client.on('reset', () => events.push('reset'));
+        client.on('close', ({code}) => events.push(`close ${code}`));
+        client.connect();
+        await waitFor(() => events.length === 1, 'the connection');
+        const first = socketOf(client) as WebSocket;
+        await waitFor(() => sockets.length === 2 && client.connected, 'the new connection');
+        expect(events).toEqual(['open', 'close 4000', 'resumed']);
+
+        // The given-up connection still delivers to its WebSocket: another id, a message, then its close
+        const arrivedOnFirst: Array<string> = [];
+        first.on('message', (data) => arrivedOnFirst.push(data.toString()));
+        sockets[0].send(JSON.stringify({type: 'setClientId', payload: 'someone-else', protocol: MashroomWebSocketClient.PROTOCOL}));
+        sockets[0].send(JSON.stringify({type: 'message', seq: 1, payload: {from: 'the old connection'}}));
+        await waitFor(() => arrivedOnFirst.length === 2, 'the frames on the old connection');
+        sockets[0].terminate();
+        await waitFor(() => first.readyState === WebSocket.CLOSED, 'the old connection to close');
+
+        sockets[1].send(JSON.stringify({type: 'message', seq: 1, payload: {from: 'the new connection'}}));
+        await waitFor(() => received.length === 1, 'the message on the new connection');
+        expect(received).toEqual([{from: 'the new connection'}]);
+        expect(client.duplicates).toBe(0);
+        expect(client.clientId).toBe('given-up-1');
+        expect(events).toEqual(['open', 'close 4000', 'resumed']);
+        expect(client.connected).toBe(true);
+    });
+
+    it('stops waiting to reconnect on close(), and connects at once on connect() after it', async () => {
+        server = await startTestServer();
+        let dials = 0;
+        class CountingWebSocket extends WebSocket {
+            constructor(address: string, protocols?: Array<string>) {
+                super(address, protocols);
+                dials++;
+            }
+        }
+        const url = await fakeServer((ws) => ws.close(1011, 'Broken'));
+        jest.useFakeTimers({doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'hrtime', 'performance']});
+        try {
+            const client = new MashroomWebSocketClient(url, {WebSocket: CountingWebSocket, storage: null, reconnect: {initialDelayMs: 1000, maxDelayMs: 1000, jitter: 0}});
+            libraries.push(client);
+            const closes: Array<boolean> = [];
+            client.on('close', ({willReconnect}) => closes.push(willReconnect));
+            client.connect();
+            expect(dials).toBe(1);
+            await waitFor(() => closes.length === 1, 'the first close');
+            expect(closes).toEqual([true]);
+
+            client.close();
+            jest.advanceTimersByTime(60_000);
+            expect(dials).toBe(1);
+            expect(closes).toEqual([true]);
+
+            client.connect();
+            expect(dials).toBe(2);
+            client.close();
+            await waitFor(() => closes.length === 2, 'the close of the second connection');
+            expect(closes).toEqual([true, false]);
+            jest.advanceTimersByTime(60_000);
+            expect(dials).toBe(2);
+        } finally {
+            jest.useRealTimers();
+        }
+    });
+
+    it('counts a resumed connection to a server without the protocol as ready by its own timer, not by that of a connection before', async () => {
+        server = await startTestServer();
+        // Like the original on a resume: nothing at all
+        const sockets: Array<WebSocket> = [];
+        const got: Array<string> = [];
+        const url = await fakeServer((ws) => {
+            sockets.push(ws);
+            ws.on('message', (data) => got.push(data.toString()));
+        });
+        const {storage, saved} = pageStorage();
+        saved.set('page', JSON.stringify({clientId: 'original-3', lastSeq: 0, legacy: true}));
+        jest.useFakeTimers({doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'hrtime', 'performance']});
+        try {
+            const client = new MashroomWebSocketClient(url, {WebSocket, storage, storageKey: 'page', reconnect: {initialDelayMs: 1, maxDelayMs: 1, jitter: 0}});
+            libraries.push(client);
+            const events: Array<string> = [];
+            client.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
+            client.on('close', ({willReconnect}) => events.push(willReconnect ? 'dropped' : 'closed'));
+            client.send({queued: true});
+            client.connect();
+            await waitFor(() => client.connected, 'the first connection');
+            jest.advanceTimersByTime(2000);
+            sockets[0].terminate();
+            await waitFor(() => events.length === 1, 'the drop');
+            jest.advanceTimersByTime(1);
+            await waitFor(() => sockets.length === 2 && client.connected, 'the second connection');
+            // Past the 3 seconds of the first connection
+            jest.advanceTimersByTime(1500);
+            expect(events).toEqual(['dropped']);
+            // 3 seconds of the second
+            jest.advanceTimersByTime(1500);
+            expect(events).toEqual(['dropped', 'resumed']);
+            await waitFor(() => got.length === 1, 'the queued message at the server');
+            expect(got).toEqual(['{"queued":true}']);
+            expect(sockets[0].readyState).toBe(WebSocket.CLOSED);
+        } finally {
+            jest.useRealTimers();
+        }
+    });
+
+    it('does not count a resumed connection to a server without the protocol as ready once it was closed', async () => {
+        server = await startTestServer();
+        const url = await fakeServer(() => undefined);
+        const {storage, saved} = pageStorage();
+        saved.set('page', JSON.stringify({clientId: 'original-4', lastSeq: 0, legacy: true}));
+        jest.useFakeTimers({doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'hrtime', 'performance']});
+        try {
+            const client = new MashroomWebSocketClient(url, {WebSocket, storage, storageKey: 'page'});
+            libraries.push(client);
+            const events: Array<string> = [];
+            client.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
+            client.on('close', ({willReconnect}) => events.push(willReconnect ? 'dropped' : 'closed'));
+            client.connect();
+            await waitFor(() => client.connected, 'the connection');
+            client.close();
+            await waitFor(() => events.length === 1, 'the close');
+            jest.advanceTimersByTime(10_000);
+            expect(events).toEqual(['closed']);
+        } finally {
+            jest.useRealTimers();
+        }
+    });
+
+    it('reconnects once the connection it was closing has closed when connect() follows close() at once, and resumes', async () => {
+        server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+        const {client, received, events} = library();
+        client.connect();
+        await waitFor(() => events.includes('open'), 'the connection');
+        const firstId = client.clientId;
+        const target = serverSide();
+        client.close();
+        // Sent while the client closes: it arrives once, whether on the closing connection or after the resume
+        const sent = server.service.sendMessage(target, {n: 1});
+        client.connect();
+        await waitFor(() => events.length === 3 && received.length === 1, 'the resume and the message');
+        await sent;
+        expect(events).toEqual(['open', 'dropped', 'resumed']);
+        expect(client.clientId).toBe(firstId);
+        expect(received).toEqual([{n: 1}]);
+        expect(client.duplicates).toBe(0);
     });
 
     it('keeps clientId and lastSeq in the storage it is given, and resumes from there', async () => {
