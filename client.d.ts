@@ -7,6 +7,8 @@ declare class MashroomWebSocketClient {
     static readonly PROTOCOL: 'mashroom-delivery.v1';
     /** The server's keep-alive frame, as it arrives (the JSON string "keepalive") */
     static readonly KEEP_ALIVE: '"keepalive"';
+    /** After how many characters received it acknowledges at the latest (a server may ask for fewer) */
+    static readonly ACK_AFTER_CHARS: number;
 
     /** @param url ws: or wss: URL below the server's WebSocket base path */
     constructor(url: string, options?: MashroomWebSocketClient.Options);

@@ -98,6 +98,11 @@
             return KEEP_ALIVE;
         }
 
+        /** After how many characters received it acknowledges at the latest (the server may ask for fewer) */
+        static get ACK_AFTER_CHARS() {
+            return ACK_AFTER_CHARS;
+        }
+
         /**
          * @param {string} url ws: or wss: URL below the server's WebSocket base path
          * @param {ClientOptions} [options]

@@ -3,7 +3,10 @@ import MashroomWebSocketClient from '../../client';
 // The client library is the other end of the wire and is served to browsers as one script, so the constants
 // both ends must agree on are defined there and read from it here
 export const DELIVERY_PROTOCOL: string = MashroomWebSocketClient.PROTOCOL;
-export const KEEP_ALIVE_FRAME: string = JSON.stringify('keepalive');
+/** The keep-alive message as it goes on the wire: the JSON string "keepalive" */
+export const KEEP_ALIVE_FRAME: string = MashroomWebSocketClient.KEEP_ALIVE;
+/** After how many characters received the client library acknowledges at the latest */
+export const LIBRARY_ACK_AFTER_CHARS: number = MashroomWebSocketClient.ACK_AFTER_CHARS;
 
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;

@@ -1,3 +1,4 @@
+import {LIBRARY_ACK_AFTER_CHARS} from '../protocol/wire';
 import type {AckTracker} from './ack-tracker';
 
 /** The limits of one server that decide when a client is too slow */
@@ -46,13 +47,10 @@ export const judgeAcknowledgements = (acks: AckTracker, limits: FlowLimits, sequ
     return acks.needsPing ? {kind: 'ping'} : {kind: 'wait'};
 };
 
-// The client library acknowledges after this many characters at the latest
-const ACK_AFTER_CHARS_MAX = 64 * 1024;
-
 /**
  * After how many characters a client of the delivery protocol is asked to acknowledge at once: well before it gets
  * near what it may leave unacknowledged (an eighth of it, in characters of up to 3 bytes each), at most what the
  * library does anyway
  */
 export const ackAfterChars = (limits: FlowLimits): number =>
-    Math.max(1, Math.min(ACK_AFTER_CHARS_MAX, Math.floor(maxReadUnacknowledgedBytes(limits) / 8)));
+    Math.max(1, Math.min(LIBRARY_ACK_AFTER_CHARS, Math.floor(maxReadUnacknowledgedBytes(limits) / 8)));
