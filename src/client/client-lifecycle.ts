@@ -128,9 +128,9 @@ export class ClientLifecycle {
     /** Transition: the claim succeeded; the client gets its id again, the replay and what was held meanwhile */
     resumed(state: Resuming, frames: ReadonlyArray<string>, lastSeq: number | null): void {
         const {connection, held} = state;
-        state.outcome.settle({kind: 'resumed'});
         this.#lastSeq = lastSeq;
         connection.replay(this.idFrame(), frames);
+        state.outcome.settle({kind: 'resumed'});
         this.#enter({kind: 'open', connection});
         // The replay is kept as unacknowledged on the connection now, so the buffer can go
         this.#removeBuffer();

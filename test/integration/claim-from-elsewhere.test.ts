@@ -353,6 +353,26 @@ describe('claiming a client from another node', () => {
         expect(disconnected).toEqual([clientId]);
     });
 
+    it('holds no more for a client whose connection waits for its claim than its buffer takes, and starts that connection afresh', async () => {
+        const clientId = newClientId();
+        store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: alice, messages: ['{"n":0}']});
+        const {client, target} = await claimHeld(clientId);
+        // 1.2 MB for a 1 MiB buffer while the connection waits: the fourth is refused at once, which leaves a gap
+        const big = 'x'.repeat(300_000);
+        const sends = [1, 2, 3, 4].map((n) => server.service.sendMessage(target, {n, big}));
+        const settled = Promise.allSettled(sends);
+        await expect(sends[3]).rejects.toThrow('would exceed reconnectMessageBufferMaxBytes (1048576) while it was being claimed');
+        store.release();
+        // Claimed, so it was here; with a gap it cannot resume: no partial replay, the connection gets a new client
+        expect(await client.clientId()).not.toBe(clientId);
+        expect((await settled).map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
+        expect(server.context.log.find('warn', `Client ${clientId} cannot resume`)).toHaveLength(1);
+        await waitFor(() => disconnected.length === 1, 'the client to be given up');
+        expect(disconnected).toEqual([clientId]);
+        await (target as ServerClient).buffered();
+        expect(store.sessions.has(clientId)).toBe(false);
+    });
+
     it('starts a client afresh that says it has more than the node that held it ever numbered', async () => {
         const clientId = newClientId();
         store.sessions.set(clientId, {owner: 'another node', state: 'waiting', session: {...alice, sequenced: true, lastSeq: 3}, messages: []});
