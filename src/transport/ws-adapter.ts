@@ -34,12 +34,11 @@ const installedWsVersion = (): string => {
 
 export class WsAdapter {
 
-    readonly wsVersion = installedWsVersion();
     /** Why frames cannot be written directly, or null if they can */
     readonly directWritingProblem: string | null;
     #socketProblemReported = false;
 
-    constructor(private readonly warn: (message: string) => void) {
+    constructor(private readonly warn: (message: string) => void, readonly wsVersion = installedWsVersion()) {
         this.directWritingProblem = TESTED_WS_VERSIONS.test(this.wsVersion)
             ? null
             : `ws ${this.wsVersion} is not a version this plugin was tested with (8.23.x)`;

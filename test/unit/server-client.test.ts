@@ -42,6 +42,8 @@ describe('ServerClient', () => {
     type HostOptions = {
         readonly writes?: () => TurnBatcher;
         readonly maxUnsentBytes?: number;
+        /** A ws version other than the tested one: every frame through ws.send */
+        readonly wsVersion?: string;
     };
 
     const host = (bufferStore: ReconnectBufferStore | null, options: HostOptions = {}): ClientHost => {
@@ -49,7 +51,7 @@ describe('ServerClient', () => {
         const connections: ConnectionEnv = {
             writes: options.writes ? options.writes() : new Unbatched(turns),
             settled: new WritesSettled(),
-            adapter: new WsAdapter(() => undefined),
+            adapter: new WsAdapter(() => undefined, options.wsVersion),
             ackRequests: {want: () => undefined},
             maxUnsentBytes: options.maxUnsentBytes ?? 1_000_000,
             bufferMaxBytes: 1_000_000,
@@ -337,6 +339,73 @@ describe('ServerClient', () => {
             await Promise.all(sends);
             // Nothing acknowledged the first either: all three wait for the client to resume
             expect(await store.readAll(serverClient.clientId)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
+        });
+    });
+
+    describe('with every frame written through ws.send (direct writing off)', () => {
+        const throughWs = (bufferStore: ReconnectBufferStore | null = null): ClientHost => host(bufferStore, {writes: batched, wsVersion: '0.0.0'});
+
+        it('delivers the messages of a turn in order, and settles each once written', async () => {
+            const {server, client} = await pair();
+            const serverClient = newClient(throughWs(), server);
+            expect(connectionOf(serverClient).raw).toBeNull();
+            const received: Array<string> = [];
+            client.on('message', (data) => received.push(data.toString()));
+            const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
+            await Promise.all(sends);
+            await serverClient.send('{"n":4}');
+            await waitFor(() => received.length === 4, 'the messages');
+            expect(received).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', '{"n":4}']);
+        });
+
+        it('closes only after the messages sent before the close, and settles them by their writes', async () => {
+            const sockets = await pair();
+            const serverClient = newClient(throughWs(), sockets.server);
+            const seen = clientEvents(sockets.client);
+            const sends = [1, 2, 3].map((n) => serverClient.send(`{"n":${n}}`));
+            serverClient.close(1000, 'Done');
+            const outcomes = await Promise.allSettled(sends);
+            expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled']);
+            await waitFor(() => seen.includes('(close 1000)'), 'the close');
+            // The write that settles them is a ping, which the peer may see before the close
+            expect(seen.filter((event) => event !== '(ping)')).toEqual(['{"n":1}', '{"n":2}', '{"n":3}', '(close 1000)']);
+        });
+
+        it('keeps what a pong did not acknowledge, and buffers it on a drop', async () => {
+            const {server, client} = await pair();
+            const store = await openStore();
+            const serverClient = newClient(throughWs(store), server);
+            for (const message of ['1', '2']) {
+                await serverClient.send(message);
+            }
+            const pinged = new Promise<Buffer>((resolve) => client.once('ping', resolve));
+            const connection = connectionOf(serverClient);
+            connection.ping();
+            connection.pong(await pinged);
+            await serverClient.send('3');
+            expect(dropped(serverClient)).toBe('waiting');
+            await serverClient.buffered();
+            expect(await store.readAll(serverClient.clientId)).toEqual(['3']);
+        });
+
+        it('closes a client that does not read as too slow once its backlog passes the limit', async () => {
+            const sockets = await pair();
+            const serverClient = newClient(host(null, {writes: batched, wsVersion: '0.0.0', maxUnsentBytes: 1024}), sockets.server);
+            const seen = clientEvents(sockets.client);
+            tcpSocketOf(sockets.client).pause();
+            void serverClient.send(BIG).catch(() => undefined);
+            await new Promise(setImmediate);
+            // The next turn finds more unsent than the limit: the client is closed, and what comes now is held back
+            const late = serverClient.send('{"late":true}');
+            expect(log.find('warn', 'more than maxUnsentBytesPerClient (1024): closing it as too slow (1013)')).toHaveLength(1);
+            expect(sockets.server.readyState).toBe(sockets.server.CLOSING);
+            const serverClosed = new Promise((resolve) => sockets.server.once('close', resolve));
+            tcpSocketOf(sockets.client).resume();
+            await waitFor(() => seen.includes('(close 1013)'), 'the close');
+            await serverClosed;
+            expect(seen.filter((event) => event.includes('late'))).toEqual([]);
+            expect(dropped(serverClient)).toBe('closed');
+            await expect(late).rejects.toThrow('is closed');
         });
     });
 

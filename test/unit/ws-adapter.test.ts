@@ -1,0 +1,106 @@
+import {Socket} from 'net';
+import {createServer} from 'http';
+import type {AddressInfo} from 'net';
+import WebSocket, {WebSocketServer} from 'ws';
+import {SocketTag, WsAdapter} from '../../src/transport/ws-adapter';
+import {socketPair, tcpSocketOf} from '../helpers/socket-pair';
+import type {SocketPair} from '../helpers/socket-pair';
+
+describe('WsAdapter', () => {
+    const pairs: Array<SocketPair> = [];
+    const pair = async (tls = false): Promise<SocketPair> => {
+        const created = await socketPair({tls});
+        pairs.push(created);
+        return created;
+    };
+
+    afterEach(async () => {
+        await Promise.all(pairs.splice(0).map((each) => each.close()));
+    });
+
+    it('writes frames directly with the ws version it was tested with, to the TCP or TLS socket under a WebSocket', async () => {
+        const warnings: Array<string> = [];
+        const adapter = new WsAdapter((message) => warnings.push(message));
+        expect(adapter.wsVersion).toMatch(/^8\.23\./);
+        expect(adapter.directWritingProblem).toBeNull();
+        const plain = await pair();
+        const tls = await pair(true);
+        expect(adapter.rawSocketOf(plain.server)).toBe(tcpSocketOf(plain.server));
+        expect(adapter.rawSocketOf(tls.server)).toBe(tcpSocketOf(tls.server));
+        expect(adapter.rawSocketOf(tls.server)).toBeInstanceOf(Socket);
+        expect(warnings).toEqual([]);
+    });
+
+    it('falls back to ws.send with any other ws version, and says so once', async () => {
+        const warnings: Array<string> = [];
+        const adapter = new WsAdapter((message) => warnings.push(message), '8.24.0');
+        expect(adapter.directWritingProblem).toBe('ws 8.24.0 is not a version this plugin was tested with (8.23.x)');
+        const sockets = await pair();
+        expect(adapter.rawSocketOf(sockets.server)).toBeNull();
+        expect(adapter.rawSocketOf(sockets.server)).toBeNull();
+        expect(warnings).toEqual(['ws 8.24.0 is not a version this plugin was tested with (8.23.x): every frame is written through ws.send, which is slower']);
+    });
+
+    it('falls back to ws.send for a connection that negotiated compression, and says so once', async () => {
+        // A server of our own would never negotiate it (see createServer); one that did must not be written next to
+        const wss = new WebSocketServer({noServer: true, perMessageDeflate: true});
+        const http = createServer();
+        http.on('upgrade', (request, socket, head) => wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws)));
+        await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+        try {
+            const {port} = http.address() as AddressInfo;
+            const servers: Array<WebSocket> = [];
+            wss.on('connection', (ws: WebSocket) => servers.push(ws));
+            const clients = [new WebSocket(`ws://127.0.0.1:${port}`), new WebSocket(`ws://127.0.0.1:${port}`)];
+            await Promise.all(clients.map((client) => new Promise((resolve) => client.once('open', resolve))));
+            while (servers.length < 2) {
+                await new Promise(setImmediate);
+            }
+            const warnings: Array<string> = [];
+            const adapter = new WsAdapter((message) => warnings.push(message));
+            expect(servers.map((server) => adapter.rawSocketOf(server))).toEqual([null, null]);
+            expect(warnings).toEqual(['A WebSocket negotiated extensions (permessage-deflate): the frames of such connections are written through ws.send, which is slower']);
+            clients.forEach((client) => client.terminate());
+            servers.forEach((server) => server.terminate());
+        } finally {
+            wss.close();
+            http.closeAllConnections();
+            await new Promise((resolve) => http.close(resolve));
+        }
+    });
+
+    it('creates a server that never negotiates compression, whatever the client offers', async () => {
+        const adapter = new WsAdapter(() => undefined);
+        const wss = adapter.createServer({maxPayload: 1024, closeTimeoutMs: 1000, selectProtocol: () => false});
+        const http = createServer();
+        http.on('upgrade', (request, socket, head) => wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws)));
+        await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+        try {
+            const {port} = http.address() as AddressInfo;
+            const connected = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
+            const client = new WebSocket(`ws://127.0.0.1:${port}`, {perMessageDeflate: true});
+            await new Promise((resolve) => client.once('open', resolve));
+            const server = await connected;
+            expect(server.extensions).toBe('');
+            expect(adapter.rawSocketOf(server)).toBe(tcpSocketOf(server));
+            client.terminate();
+            server.terminate();
+        } finally {
+            wss.close();
+            http.closeAllConnections();
+            await new Promise((resolve) => http.close(resolve));
+        }
+    });
+
+    it('keeps a value on a WebSocket, apart from other tags', async () => {
+        const {server} = await pair();
+        const first = new SocketTag<string>();
+        const second = new SocketTag<string>();
+        expect(first.get(server)).toBeUndefined();
+        first.set(server, null);
+        expect(first.get(server)).toBeNull();
+        first.set(server, 'a');
+        second.set(server, 'b');
+        expect([first.get(server), second.get(server)]).toEqual(['a', 'b']);
+    });
+});
