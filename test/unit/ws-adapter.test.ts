@@ -3,6 +3,7 @@ import {createServer} from 'http';
 import type {AddressInfo} from 'net';
 import WebSocket, {WebSocketServer} from 'ws';
 import {SocketTag, WsAdapter} from '../../src/transport/ws-adapter';
+import packageJson from '../../package.json';
 import {socketPair, tcpSocketOf} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
 
@@ -39,6 +40,13 @@ describe('WsAdapter', () => {
         expect(adapter.rawSocketOf(sockets.server)).toBeNull();
         expect(adapter.rawSocketOf(sockets.server)).toBeNull();
         expect(warnings).toEqual(['ws 8.24.0 is not a version this plugin was tested with (8.23.x): every frame is written through ws.send, which is slower']);
+    });
+
+    it('accepts the ws versions the package pins it to, and no others', () => {
+        expect(packageJson.dependencies.ws).toBe('~8.23.0');
+        const accepted = (version: string): boolean => new WsAdapter(() => undefined, version).directWritingProblem === null;
+        expect(['8.23.0', '8.23.1', '8.23.17'].map(accepted)).toEqual([true, true, true]);
+        expect(['8.22.2', '8.24.0', '9.23.0', '18.23.0', 'unknown'].map(accepted)).toEqual([false, false, false, false, false]);
     });
 
     it('falls back to ws.send for a connection that negotiated compression, and says so once', async () => {
