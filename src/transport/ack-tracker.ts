@@ -1,10 +1,6 @@
 /**
- * What one connection has sent and the peer has not acknowledged yet. A WebSocket peer answers a ping only
- * after it has read every frame sent before the ping, so a pong says how far it has read: the ping carries
- * the number of frames sent so far on this connection, and the pong echoes it. For a plain client, having
- * read a frame is as good as it gets, so a pong acknowledges; a client of the delivery protocol acknowledges
- * explicitly, once its application has the messages. Frames are kept until acknowledged; if the connection
- * drops first, they are what the peer may not have got.
+ * What one connection has sent and the peer has not acknowledged yet. The ping carries the number of frames sent
+ * so far and the pong echoes it, so a pong says how far the peer has read (docs/ARCHITECTURE.md, "Acknowledgements").
  */
 export class AckTracker {
 
