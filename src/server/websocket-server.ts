@@ -15,7 +15,7 @@ import type {ClientHost} from '../client/client-host';
 import {ServerClient} from '../client/server-client';
 import {newClientId} from '../protocol/client-id';
 import {MessageSerializer} from '../protocol/message-serializer';
-import {CLOSE_GOING_AWAY, CLOSE_NORMAL, DELIVERY_PROTOCOL} from '../protocol/wire';
+import {CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, DELIVERY_PROTOCOL} from '../protocol/wire';
 import {Connection} from '../transport/connection';
 import type {ConnectionEnv} from '../transport/connection';
 import {EndOfTurn} from '../transport/end-of-turn';
@@ -155,16 +155,24 @@ export class MashroomWebSocketServer {
             return route.outcome;
         }
         this.#wss.handleUpgrade(request, socket, head, (webSocket) => {
-            if (route.kind === 'existing') {
-                if (route.client.canResume) {
-                    this.#resumption.resume(route.client, webSocket, connect);
+            // Its errors are listened to from the start, whatever becomes of it
+            this.#router.watch(webSocket);
+            try {
+                if (route.kind === 'existing') {
+                    if (route.client.canResume) {
+                        this.#resumption.resume(route.client, webSocket, connect);
+                    } else {
+                        this.#resumption.takeOver(route.client, webSocket, connect);
+                    }
+                } else if (route.kind === 'claim') {
+                    this.#resumption.claim(route.clientId, webSocket, connect, sequenced);
                 } else {
-                    this.#resumption.takeOver(route.client, webSocket, connect);
+                    this.#addClient(webSocket, connect);
                 }
-            } else if (route.kind === 'claim') {
-                this.#resumption.claim(route.clientId, webSocket, connect, sequenced);
-            } else {
-                this.#addClient(webSocket, connect);
+            } catch (error) {
+                // Upgraded already: no HTTP status can be sent any more
+                this.#logger.error(`Serving a WebSocket of user ${connect.user.username} on ${connect.connectPath || '/'} failed: closing it (1011)`, error);
+                webSocket.close(CLOSE_INTERNAL_ERROR, 'Internal error');
             }
         });
         return 'upgraded';

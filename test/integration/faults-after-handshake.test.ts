@@ -1,9 +1,12 @@
+import WebSocket from 'ws';
 import {FileReconnectBufferStore} from '../../src/buffer/file-reconnect-buffer-store';
+import {ServerClient} from '../../src/client/server-client';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/reconnect-buffer-store';
 import type {MashroomWebSocketClient} from '../../type-definitions';
 import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';
 import {TestClient} from '../helpers/test-client';
+import {sessionCookie} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
 import {mkdtemp, rm} from 'fs/promises';
 import {tmpdir} from 'os';
@@ -57,10 +60,11 @@ class FaultyStore implements ReconnectBufferStore {
 }
 
 /*
- * A resume that fails after the client began to resume must not leave it half-resumed (its connection open,
- * what is sent to it piling up): the client is closed for good and its connection told why.
+ * A fault once a socket is upgraded gets a close code, not silence: a resume that fails after the client began to
+ * resume must not leave it half-resumed (its connection open, what is sent to it piling up), and a socket that
+ * could not be served is closed, not left open or answered with HTTP on a WebSocket stream.
  */
-describe('a fault during a resume', () => {
+describe('a fault after the handshake', () => {
     let server: TestServer;
     let folder: string;
     let store: FaultyStore;
@@ -90,7 +94,7 @@ describe('a fault during a resume', () => {
         return client;
     };
 
-    it('closes the connection with 1011 and the client for good, and refuses what is sent to it afterwards', async () => {
+    it('during a resume closes the connection with 1011 and the client for good, and refuses what is sent to it afterwards', async () => {
         const first = await connect();
         const clientId = await first.clientId();
         await first.drop();
@@ -110,5 +114,25 @@ describe('a fault during a resume', () => {
         store.faulty = false;
         const third = await connect(`?clientId=${clientId}`);
         expect(await third.clientId()).not.toBe(clientId);
+    });
+
+    it('closes a socket it could not serve after the handshake with 1011, and serves the next one', async () => {
+        // A fault no request can cause: the socket is upgraded already, so no HTTP status can answer it
+        const connected = jest.spyOn(ServerClient, 'connected').mockImplementationOnce(() => {
+            throw new Error('A fault while serving the socket');
+        });
+        try {
+            const socket = new WebSocket(`${server.wsOrigin}/websocket/feed`, {headers: {cookie: sessionCookie('alice')}});
+            const closed = new Promise<number>((resolve) => socket.once('close', resolve));
+            socket.on('error', () => undefined);
+            expect(await closed).toBe(1011);
+            expect(server.context.log.find('error', 'Serving a WebSocket of user alice on /feed failed: closing it (1011)')).toHaveLength(1);
+            expect(server.service.getClientCount()).toBe(0);
+        } finally {
+            connected.mockRestore();
+        }
+        const next = await connect();
+        expect(await next.clientId()).toEqual(expect.any(String));
+        expect(server.service.getClientCount()).toBe(1);
     });
 });
