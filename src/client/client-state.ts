@@ -1,7 +1,8 @@
+import type WebSocket from 'ws';
 import type {ClaimedBuffer} from '../buffer/reconnect-buffer-store';
 import type {ClientConnection} from '../transport/connection';
+import type {PendingMessage} from '../transport/pending-message';
 import type {HeldMessages} from './held-messages';
-import type WebSocket from 'ws';
 
 /**
  * The states of a client (the diagram in docs/ARCHITECTURE.md names the same ones). Each carries exactly what
@@ -82,4 +83,34 @@ export const newOutcome = (): Outcome => {
         settle = resolve;
     });
     return {promise, settle};
+};
+
+/** How the connection of a client that leaves its state is let go: closed with a code, handed over as it is, or already gone */
+export type Release = {readonly code: number; readonly reason: string} | 'hand-over' | 'gone';
+
+/** What a connection that went away leaves the client in */
+export type LostOutcome = 'waiting' | 'claiming' | 'closed' | 'not-current';
+
+/**
+ * Everything a state holds for delivery, oldest first (what its connection did not get across, then what was held,
+ * numbered now by `number`), and its connection let go as `release` says; the socket if it is handed over
+ */
+export const takeUndelivered = (state: ClientState, release: Release, number: (data: string) => string):
+    {frames: Array<string>; pending: Array<PendingMessage>; socket: WebSocket | null} => {
+    let frames: Array<string> = [];
+    let pending: Array<PendingMessage> = [];
+    let socket: WebSocket | null = null;
+    if (state.kind === 'open' || state.kind === 'resuming') {
+        const {connection} = state;
+        ({frames, pending} = typeof release === 'string' ? connection.detach() : connection.end(release.code, release.reason));
+        socket = release === 'hand-over' ? connection.socket : null;
+    }
+    if (state.kind === 'resuming' || state.kind === 'claiming') {
+        for (const message of state.held.take()) {
+            message.data = number(message.data);
+            frames.push(message.data);
+            pending.push(message);
+        }
+    }
+    return {frames, pending, socket};
 };

@@ -1,24 +1,39 @@
 import type WebSocket from 'ws';
 import type {MashroomSecurityUser} from '@mashroom/mashroom-security/type-definitions';
 import type {MashroomWebSocketClient} from '../../type-definitions';
+import {ClientBufferQueue} from '../buffer/client-buffer-queue';
+import {BufferClaimedError} from '../buffer/reconnect-buffer-store';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
+import {envelope} from '../protocol/delivery-envelope';
+import {CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, setClientIdFrame} from '../protocol/wire';
 import type {ClientConnection, ConnectionOwner, ProbeOutcome} from '../transport/connection';
+import {ackAfterChars} from '../transport/flow-control';
+import {ClientGoneError} from '../transport/pending-message';
+import {settleClaim} from './claim-settlement';
+import type {ClaimTarget} from './claim-settlement';
 import type {ClientHost} from './client-host';
-import {ClientLifecycle} from './client-lifecycle';
-import type {LostOutcome, Release, Start} from './client-lifecycle';
-import type {ClientState, ResumeOutcome} from './client-state';
+import {CLOSED, newOutcome, takeUndelivered} from './client-state';
+import type {Claim, ClientState, LostOutcome, Release, Resuming, ResumeOutcome} from './client-state';
+import {HeldMessages} from './held-messages';
 
-export type {LostOutcome};
+const ignore = (): void => undefined;
 
 /**
- * One client as the plugins see it: the public fields, which plugins read and log, and the object itself, which
- * they keep as a key (the messaging plugin keeps its subscriptions per client object), so it lives as long as
- * the client, across reconnects. Its lifecycle is behind a private field, out of logs, JSON and the plugins'
- * reach; the server drives it through the methods here.
+ * One client: what the plugins see of it (the public fields, which they read and log, and the object itself, which
+ * they keep as a key across reconnects) and its lifecycle, in private fields out of logs and JSON. Its state is one
+ * field (client-state.ts; the diagram in docs/ARCHITECTURE.md), changed only by the transitions here, all of which
+ * go through `enter`; what belongs to one socket lives in its Connection. (Private methods are `private`, not `#`:
+ * a class with `#` methods stores a brand in every instance, a slot per idle client.)
  */
 export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
 
     alive = false;
-    readonly #lifecycle: ClientLifecycle;
+    readonly #host: ClientHost;
+    #state: ClientState;
+    // For a client of the delivery protocol: the number of its last message; null for plain clients
+    #lastSeq: number | null;
+    // Made when it first waits, and kept until it is closed: its operations must reach the store in order
+    #buffer: ClientBufferQueue | null = null;
 
     private constructor(
         host: ClientHost,
@@ -27,60 +42,176 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         readonly loggerContext: Readonly<Record<string, unknown>>,
         readonly clientId: string,
         sequenced: boolean,
-        start: Start,
+        socket: WebSocket | null,
     ) {
-        this.#lifecycle = new ClientLifecycle(this, host, sequenced, start);
+        this.#host = host;
+        this.#lastSeq = sequenced ? 0 : null;
+        this.#state = socket
+            ? {kind: 'open', connection: host.connect(socket, this)}
+            : {kind: 'claiming', held: new HeldMessages(clientId, host.bufferMaxBytes, 'being claimed'), claim: this.claim(true)};
+        this.alive = socket !== null;
     }
 
     /** A client that connected just now on `socket` */
     static connected(host: ClientHost, socket: WebSocket, connectPath: string, user: MashroomSecurityUser,
         loggerContext: Readonly<Record<string, unknown>>, clientId: string, sequenced: boolean): ServerClient {
-        return new ServerClient(host, connectPath, user, loggerContext, clientId, sequenced, {kind: 'connected', socket});
+        return new ServerClient(host, connectPath, user, loggerContext, clientId, sequenced, socket);
     }
 
     /** A client that dropped from another node of the cluster: claimed from the shared store now, resumed with `resume` */
     static fromElsewhere(host: ClientHost, connectPath: string, user: MashroomSecurityUser,
         loggerContext: Readonly<Record<string, unknown>>, clientId: string, sequenced: boolean): ServerClient {
-        return new ServerClient(host, connectPath, user, loggerContext, clientId, sequenced, {kind: 'elsewhere'});
+        return new ServerClient(host, connectPath, user, loggerContext, clientId, sequenced, null);
     }
 
     get state(): ClientState['kind'] {
-        return this.#lifecycle.current.kind;
+        return this.#state.kind;
     }
 
     /** The connection it is served on, if any */
     get connection(): ClientConnection | null {
-        return this.#lifecycle.connection;
+        const state = this.#state;
+        return state.kind === 'open' || state.kind === 'resuming' ? state.connection : null;
     }
 
     /** Whether it waits for a connection to resume it */
     get canResume(): boolean {
-        const {kind} = this.#lifecycle.current;
-        return kind === 'waiting' || kind === 'claiming';
+        return this.#state.kind === 'waiting' || this.#state.kind === 'claiming';
     }
 
     /** Whether the client speaks the delivery protocol */
     get sequenced(): boolean {
-        return this.#lifecycle.lastSeq !== null;
+        return this.#lastSeq !== null;
     }
 
     /** Whether this is a client of that host and not closed, i.e. registered there (a closed client never is) */
     isServedBy(host: ClientHost): boolean {
-        return this.#lifecycle.host === host && this.#lifecycle.current.kind !== 'closed';
+        return this.#host === host && this.#state.kind !== 'closed';
     }
 
     send(data: string): Promise<void> {
-        return this.#lifecycle.send(data);
+        const state = this.#state;
+        if (state.kind === 'open') {
+            return state.connection.deliver(this.#lastSeq === null ? data : envelope(++this.#lastSeq, data), null);
+        }
+        if (state.kind === 'resuming' || state.kind === 'claiming') {
+            return state.held.hold(data);
+        }
+        if (state.kind === 'waiting' && this.#buffer) {
+            return this.#buffer.append(this.number(data));
+        }
+        return Promise.reject(new ClientGoneError(this.clientId));
     }
 
-    /** Its socket closed (or is given up): it waits for a reconnect, or is closed without buffering */
+    /** Transition: its socket closed (or is given up). With buffering on it waits for a reconnect; otherwise it is closed */
     connectionLost(connection: ClientConnection): LostOutcome {
-        return this.#lifecycle.connectionLost(connection);
+        const state = this.#state;
+        if ((state.kind !== 'open' && state.kind !== 'resuming') || state.connection !== connection) {
+            return 'not-current';
+        }
+        if (state.kind === 'resuming' && state.claim.fromElsewhere) {
+            // Not ours until the claim succeeds: it decides whether the client waits here or never existed here
+            connection.detach();
+            this.enter({kind: 'claiming', held: state.held, claim: state.claim});
+            return 'claiming';
+        }
+        const store = this.#host.bufferStore;
+        if (!store?.available) {
+            this.finish('gone');
+            return 'closed';
+        }
+        this.wait(store, 'connection', 'gone');
+        return 'waiting';
     }
 
-    /** A new connection takes over the waiting client: the sequence is in docs/ARCHITECTURE.md, "Resume" */
+    /** Transition: a new connection takes over a waiting client, which resumes once its buffer is claimed */
     resume(socket: WebSocket, clientHas: number | null): Promise<ResumeOutcome> {
-        return this.#lifecycle.resume(socket, clientHas);
+        const state = this.#state;
+        if (state.kind !== 'waiting' && state.kind !== 'claiming') {
+            return Promise.reject(new Error(`Cannot resume client ${this.clientId} in state ${state.kind}`));
+        }
+        const outcome = newOutcome();
+        this.enter({
+            kind: 'resuming',
+            connection: this.#host.connect(socket, this),
+            held: state.kind === 'claiming' ? state.held : new HeldMessages(this.clientId, this.#host.bufferMaxBytes, 'resuming'),
+            claim: state.kind === 'claiming' ? state.claim : this.claim(false),
+            clientHas,
+            outcome,
+        });
+        return outcome.promise;
+    }
+
+    /** Transition: the claim succeeded; the client gets its id again, the replay and what was held meanwhile */
+    private resumed(state: Resuming, frames: ReadonlyArray<string>, lastSeq: number | null): void {
+        const {connection, held} = state;
+        this.#lastSeq = lastSeq;
+        connection.replay(this.idFrame(), frames);
+        state.outcome.settle({kind: 'resumed'});
+        this.enter({kind: 'open', connection});
+        // The replay is kept as unacknowledged on the connection now, so the buffer can go
+        this.removeBuffer();
+        for (const message of held.take()) {
+            message.data = this.number(message.data);
+            void connection.deliver(message.data, message);
+        }
+    }
+
+    /** Transition to waiting: what the connection did not get across and what was held go into the buffer first */
+    private wait(store: ReconnectBufferStore, from: 'connection' | 'claim', release: Release, lastSeq = this.#lastSeq): void {
+        this.#lastSeq = lastSeq;
+        const {frames, pending} = takeUndelivered(this.#state, release, (data) => this.number(data));
+        const opened = this.bufferQueue(store).open(this.session(), this.#host.reconnectTimeoutMs, frames);
+        // The outcome is reported through the promises of the messages (and the buffer's own handling)
+        opened.catch(ignore);
+        pending.forEach((message) => opened.then(message.resolve, message.reject));
+        const timer = setTimeout(() => this.windowPassed(), this.#host.reconnectTimeoutMs);
+        timer.unref();
+        this.enter({kind: 'waiting', timer, since: Date.now(), from});
+    }
+
+    /** Transition: closed for good, its connection (if any) with the given code */
+    close(code: number, reason: string): void {
+        this.finish({code, reason});
+    }
+
+    /**
+     * The one transition to closed: what it still holds is refused, its buffer deleted, its host told (`known`:
+     * its disconnect listeners are called). Returns the socket if it is handed over.
+     */
+    private finish(release: Release, known = true): WebSocket | null {
+        if (this.#state.kind === 'closed') {
+            return null;
+        }
+        const {pending, socket} = takeUndelivered(this.#state, release, (data) => this.number(data));
+        this.enter(CLOSED);
+        if (pending.length > 0) {
+            const gone = new ClientGoneError(this.clientId);
+            pending.forEach((message) => message.reject(gone));
+        }
+        this.removeBuffer();
+        this.#host.clientClosed(this, known);
+        return socket;
+    }
+
+    /** Transition: another node of the cluster claimed it while it waited here. False if it was not waiting */
+    resumedElsewhere(): boolean {
+        if (this.#state.kind !== 'waiting') {
+            return false;
+        }
+        this.#host.logger(this).info(`Client ${this.clientId} resumed on another node: removing it here`);
+        this.finish('gone');
+        return true;
+    }
+
+    /** A fault during a resume: nothing is known to be complete, so the client is closed (1011) rather than left half-resumed */
+    private fail(error: unknown): void {
+        this.#host.logger(this).error(`Resuming client ${this.clientId} failed: closing it (1011)`, error);
+        const state = this.#state;
+        if (state.kind === 'resuming') {
+            state.outcome.settle({kind: 'failed'});
+        }
+        this.finish({code: CLOSE_INTERNAL_ERROR, reason: 'Internal error'});
     }
 
     /** Whether its connection is alive (see Connection.probe); 'gone' without one */
@@ -88,24 +219,100 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         return this.connection?.probe(timeoutMs) ?? Promise.resolve('gone');
     }
 
-    /** Closed for good, its connection (if any) with the given code */
-    close(code: number, reason: string): void {
-        const release: Release = {code, reason};
-        this.#lifecycle.close(release);
-    }
-
-    /** Another node of the cluster claimed it while it waited here. False if it was not waiting */
-    resumedElsewhere(): boolean {
-        return this.#lifecycle.resumedElsewhere();
-    }
-
     /** Resolves when every buffer operation asked for so far has finished */
     buffered(): Promise<void> {
-        return this.#lifecycle.buffered();
+        return this.#buffer ? this.#buffer.settled() : Promise.resolve();
     }
 
-    /** Its setClientId */
+    /** Its setClientId; with buffering on, one of the delivery protocol says when to acknowledge at once */
     idFrame(): string {
-        return this.#lifecycle.idFrame();
+        const sequenced = this.#lastSeq !== null;
+        return setClientIdFrame(this.clientId, sequenced, sequenced && this.#host.bufferStore ? ackAfterChars(this.#host.connections) : null);
+    }
+
+    /** Every state change goes through here */
+    private enter(next: ClientState): void {
+        const previous = this.#state;
+        const before = this.connection;
+        this.#state = next;
+        if (previous.kind === 'waiting') {
+            clearTimeout(previous.timer);
+        } else if (previous.kind === 'resuming') {
+            // Settled already if the resume came to an outcome
+            previous.outcome.settle({kind: 'superseded'});
+        }
+        const after = this.connection;
+        if (after !== before) {
+            this.alive = after !== null;
+        }
+    }
+
+    /** Start reading the buffer for a replay; its settlement decides what becomes of the client */
+    private claim(fromElsewhere: boolean): Claim {
+        const claim: Claim = {fromElsewhere};
+        const store = this.#host.bufferStore;
+        const buffer = this.#buffer ?? (store ? this.bufferQueue(store) : null);
+        const claimed: Promise<ClaimedBuffer | null> = buffer ? buffer.claim(this.session()) : Promise.resolve({messages: [], recorded: null, session: null});
+        // The settlement may make the transitions of a resume, lent to it for as long as the claim runs
+        const target: ClaimTarget = {
+            client: this,
+            host: this.#host,
+            state: () => this.#state,
+            lastSeq: () => this.#lastSeq,
+            close: (release, known) => void this.finish(release, known),
+            wait: (waitStore, from, release, lastSeq) => this.wait(waitStore, from, release, lastSeq),
+            resumed: (state, frames, lastSeq) => this.resumed(state, frames, lastSeq),
+            fail: (error) => this.fail(error),
+        };
+        claimed.then((result) => settleClaim(target, claim, {ok: true, claimed: result}), (error: unknown) => settleClaim(target, claim, {ok: false, error}));
+        return claim;
+    }
+
+    private windowPassed(): void {
+        if (this.#state.kind === 'waiting') {
+            this.#host.logger(this).info(`Client ${this.clientId} did not resume within ${this.#host.reconnectTimeoutMs / 1000}s, removing it`);
+            this.finish({code: CLOSE_NORMAL, reason: ''});
+        }
+    }
+
+    /** The reconnect buffer overflowed or broke (noticed inside an append or read, so reported a tick later) */
+    private bufferUnusable(reason: Error): void {
+        const kind = this.#state.kind;
+        // A resume or a claim finds out itself, from the claim
+        if (kind === 'closed' || kind === 'resuming' || kind === 'claiming') {
+            return;
+        }
+        const logger = this.#host.logger(this);
+        if (reason instanceof BufferClaimedError) {
+            // Claimed by another node before the news of it arrived here: a send found out first
+            logger.info(`Client ${this.clientId} resumed on another node: removing it here`);
+        } else {
+            logger.warn(`Client ${this.clientId} cannot resume in full and is removed (a reconnect gets a new clientId): ${reason.message}`);
+        }
+        this.finish({code: CLOSE_TRY_AGAIN_LATER, reason: 'Reconnect buffer unusable'});
+    }
+
+    /** The frame of a message, numbered now for a client of the delivery protocol */
+    private number(data: string): string {
+        return this.#lastSeq === null ? data : envelope(++this.#lastSeq, data);
+    }
+
+    /** What a store records of this client while it waits, and what a claim must match */
+    private session(): BufferedSession {
+        const {user, connectPath} = this;
+        return {username: user.username, connectPath, sequenced: this.#lastSeq !== null, lastSeq: this.#lastSeq ?? 0};
+    }
+
+    private removeBuffer(): void {
+        this.#buffer?.remove().catch((error: unknown) => {
+            this.#host.logger(this).error(`Deleting the reconnect buffer of client ${this.clientId} failed`, error);
+        });
+    }
+
+    private bufferQueue(store: ReconnectBufferStore): ClientBufferQueue {
+        this.#buffer ??= new ClientBufferQueue(store, this.clientId, this.#host.bufferMaxBytes, this.#host.bufferBudget, (reason) => {
+            process.nextTick(() => this.bufferUnusable(reason));
+        });
+        return this.#buffer;
     }
 }

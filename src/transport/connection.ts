@@ -79,9 +79,8 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     queued: QueuedFrames | null = null;
     readonly raw: RawSocket | null;
 
-    readonly #client: Owner;
-    // Set once the client is done with the connection
-    #detached = false;
+    // null once the client is done with the connection
+    #client: Owner | null;
     readonly #env: ConnectionEnv;
     // Frames not yet acknowledged (only with buffering on); made on first use
     #acks: AckTracker | null = null;
@@ -106,7 +105,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
 
     /** The client it serves, or null once the client is done with it */
     get owner(): Owner | null {
-        return this.#detached ? null : this.#client;
+        return this.#client;
     }
 
     get writable(): boolean {
@@ -125,17 +124,17 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         acks?.add(frame);
         const socket = this.socket;
         if (!isOpen(socket)) {
-            return this.#holdBack(pending ?? new PendingMessage(frame));
+            return this.holdBack(pending ?? new PendingMessage(frame));
         }
         const {writes, maxUnsentBytes} = this.#env;
         const raw = this.raw;
-        const onWritten = this.#onWritten ??= this.#writeCallback();
+        const onWritten = this.#onWritten ??= this.writeCallback();
         if (writes.beforeWrite(this)) {
             // The first frame of a turn goes out at once; those queued after it share a new turn entry
             this.#turnEntry = null;
             if (socket.bufferedAmount > maxUnsentBytes) {
-                this.#closeAsTooSlow(`${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${maxUnsentBytes})`);
-                return this.#holdBack(pending ?? new PendingMessage(frame));
+                this.closeAsTooSlow(`${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${maxUnsentBytes})`);
+                return this.holdBack(pending ?? new PendingMessage(frame));
             }
             if (raw === null) {
                 socket.send(frame, onWritten);
@@ -181,7 +180,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     /** A text nobody waits for and that is never buffered (the id frame, keep-alive), written by ws after what is queued */
     sendUntracked(data: string | Buffer): void {
         if (isOpen(this.socket)) {
-            this.#flushed().send(data, TEXT_FRAME);
+            this.flushed().send(data, TEXT_FRAME);
         }
     }
 
@@ -206,7 +205,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
 
     /** The dead-peer check's ping; it also asks for an acknowledgement */
     ping(): void {
-        this.#flushed().ping(this.#acks ? this.#acks.pingPayload() : undefined);
+        this.flushed().ping(this.#acks ? this.#acks.pingPayload() : undefined);
     }
 
     terminate(): void {
@@ -215,7 +214,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
 
     /** Find out whether the connection is alive: ping it and wait for any pong, at most timeoutMs */
     probe(timeoutMs: number): Promise<ProbeOutcome> {
-        if (this.#detached || !isOpen(this.socket)) {
+        if (!this.#client || !isOpen(this.socket)) {
             return Promise.resolve('gone');
         }
         if (!this.#probe) {
@@ -233,16 +232,17 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
      * protocol acknowledges explicitly, once its application has the messages: a pong only says it read them.
      */
     pong(payload: Buffer): void {
-        if (this.#detached) {
+        const client = this.#client;
+        if (!client) {
             return;
         }
-        this.#client.alive = true;
+        client.alive = true;
         this.#probe?.end('alive');
         const acks = this.#acks;
         if (!acks) {
             return;
         }
-        if (!this.#client.sequenced) {
+        if (!client.sequenced) {
             if (acks.acknowledgePong(payload.toString()) && acks.needsPing) {
                 this.#env.ackRequests.want(this);
             }
@@ -259,14 +259,15 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     /** Ping to learn how far the peer has read (which acknowledges, for a plain client), or close a client too slow */
     pingForAck(): void {
         const acks = this.#acks;
-        if (this.#detached || !acks || !isOpen(this.socket)) {
+        const client = this.#client;
+        if (!client || !acks || !isOpen(this.socket)) {
             return;
         }
-        const verdict = judgeAcknowledgements(acks, this.#env, this.#client.sequenced);
+        const verdict = judgeAcknowledgements(acks, this.#env, client.sequenced);
         if (verdict.kind === 'too-slow') {
-            this.#closeAsTooSlow(verdict.why);
+            this.closeAsTooSlow(verdict.why);
         } else if (verdict.kind === 'ping') {
-            this.#flushed().ping(acks.pingPayload());
+            this.flushed().ping(acks.pingPayload());
         }
     }
 
@@ -277,7 +278,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     end(code: number, reason: string): Undelivered {
         if (isOpen(this.socket)) {
             this.#env.writes.flushConnection(this);
-            this.#settleByWrites();
+            this.settleByWrites();
         }
         const undelivered = this.detach();
         this.socket.close(code, reason);
@@ -290,7 +291,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
      */
     detach(): Undelivered {
         this.queued = null;
-        this.#detached = true;
+        this.#client = null;
         this.#probe?.end('gone');
         const pending = this.#unconfirmed ?? [];
         this.#unconfirmed = null;
@@ -302,28 +303,28 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     }
 
     /** The messages handed to the socket settle once it has written them; those held back stay */
-    #settleByWrites(): void {
+    private settleByWrites(): void {
         const unconfirmed = this.#unconfirmed;
         const handed = unconfirmed ? unconfirmed.filter((message) => message.seq !== 0) : [];
         if (unconfirmed && handed.length > 0) {
             this.#unconfirmed = unconfirmed.filter((message) => message.seq === 0);
-            settleAfterWrites(this, handed, this.#client.clientId);
+            settleAfterWrites(this, handed, this.#client?.clientId ?? '');
         }
     }
 
-    #writeCallback(): WriteCallback {
+    private writeCallback(): WriteCallback {
         const raw = this.raw;
         return (error, frames = 1) => {
             // On an error the socket is going down: its close makes the client take the messages back. Node also
             // reports a write cut off by destroying the socket as a success: such a write counts as failed
             if (!error && !raw?.destroyed) {
-                this.#confirmWrites(frames);
+                this.confirmWrites(frames);
             }
         };
     }
 
     /** Write callbacks come in write order: the next `frames` frames have been written */
-    #confirmWrites(frames: number): void {
+    private confirmWrites(frames: number): void {
         const confirmed = this.#confirmedSeq += frames;
         const unconfirmed = this.#unconfirmed;
         while (unconfirmed && unconfirmed.length > 0 && unconfirmed[0].seq !== 0 && unconfirmed[0].seq <= confirmed) {
@@ -332,30 +333,36 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     }
 
     /** What is queued goes out before what is written next through ws (a ping's pong acknowledges what came before it) */
-    #flushed(): WebSocket {
+    private flushed(): WebSocket {
         this.#env.writes.flushConnection(this);
         return this.socket;
     }
 
     /** A peer that holds a closing connection open must not make us hold messages without bound either */
-    #holdBack(message: PendingMessage): Promise<void> {
+    private holdBack(message: PendingMessage): Promise<void> {
         (this.#unconfirmed ??= []).push(message);
         const before = this.#heldBytes;
         this.#heldBytes += Buffer.byteLength(message.data);
         const max = this.#env.maxUnsentBytes;
         // Once, when the bound is crossed
         if (before <= max && this.#heldBytes > max) {
-            this.#env.logger(this.#client).warn(`Client ${this.#client.clientId} is closing but more than maxUnsentBytesPerClient (${max}) is held for it: cutting it off`);
+            const client = this.#client;
+            if (client) {
+                this.#env.logger(client).warn(`Client ${client.clientId} is closing but more than maxUnsentBytesPerClient (${max}) is held for it: cutting it off`);
+            }
             this.socket.terminate();
         }
         return message.promise;
     }
 
     /** A client that does not read must not make us hold its messages in memory without bound */
-    #closeAsTooSlow(why: string): void {
-        this.#env.logger(this.#client).warn(`Client ${this.#client.clientId} has ${why}: closing it as too slow (1013)`);
+    private closeAsTooSlow(why: string): void {
+        const client = this.#client;
+        if (client) {
+            this.#env.logger(client).warn(`Client ${client.clientId} has ${why}: closing it as too slow (1013)`);
+        }
         // ws cuts the connection off if the peer does not complete the close in time (closeTimeout)
-        this.#flushed().close(CLOSE_TRY_AGAIN_LATER, 'Client too slow');
+        this.flushed().close(CLOSE_TRY_AGAIN_LATER, 'Client too slow');
     }
 }
 
