@@ -86,7 +86,8 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
 
     /** Whether this is a client of that host and not closed, i.e. registered there (a closed client never is) */
     isServedBy(host: ClientHost): boolean {
-        return this.#host === host && this.#state.kind !== 'closed';
+        // The closed state is one object: no need to look into the state
+        return this.#host === host && this.#state !== CLOSED;
     }
 
     send(data: string): Promise<void> {
