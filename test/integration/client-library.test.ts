@@ -31,14 +31,18 @@ describe('the client library', () => {
             ackDelayMs: 10,
             ...options,
         });
+        libraries.push(client);
+        return {client, ...record(client, ({willReconnect}) => (willReconnect ? 'dropped' : 'closed'))};
+    };
+    /** The payloads a client delivers, and its events by name (a close as `closeAs` names it) */
+    const record = (client: MashroomWebSocketClient, closeAs: (close: {code: number; willReconnect: boolean}) => string): {received: Array<unknown>; events: Array<string>} => {
         const received: Array<unknown> = [];
         const events: Array<string> = [];
         client.on('message', (payload) => received.push(payload));
         client.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
         client.on('reset', () => events.push('reset'));
-        client.on('close', ({willReconnect}) => events.push(willReconnect ? 'dropped' : 'closed'));
-        libraries.push(client);
-        return {client, received, events};
+        client.on('close', (close) => events.push(closeAs(close)));
+        return {received, events};
     };
     const serverSide = (): ServerSideClient => {
         const [found] = server.service.getClientsOfUser('alice');
@@ -177,6 +181,21 @@ describe('the client library', () => {
             await new Promise((resolve) => http.close(resolve));
         });
         return `ws://127.0.0.1:${(http.address() as AddressInfo).port}/x`;
+    };
+
+    /** A fake server whose first connection goes silent after the id (nothing read, nothing sent unasked, no close) */
+    const silentFirstServer = async (clientId: string, others: (ws: WebSocket) => void = () => undefined): Promise<{url: string; sockets: Array<WebSocket>}> => {
+        const sockets: Array<WebSocket> = [];
+        const url = await fakeServer((ws) => {
+            sockets.push(ws);
+            ws.send(JSON.stringify({type: 'setClientId', payload: clientId, protocol: MashroomWebSocketClient.PROTOCOL}));
+            if (sockets.length === 1) {
+                (ws as unknown as {_socket: Socket})._socket.pause();
+            } else {
+                others(ws);
+            }
+        });
+        return {url, sockets};
     };
 
     it('falls back to plain messages with a server that does not speak the protocol, and resumes as it does', async () => {
@@ -419,15 +438,8 @@ describe('the client library', () => {
 
     it('gives up a connection that stays silent longer than idleTimeoutMs at once, without waiting for its close', async () => {
         server = await startTestServer();
-        const sockets: Array<WebSocket> = [];
-        const url = await fakeServer((ws) => {
-            sockets.push(ws);
-            ws.send(JSON.stringify({type: 'setClientId', payload: 'idle-1', protocol: MashroomWebSocketClient.PROTOCOL}));
-            if (sockets.length === 1) {
-                // Dead from here on: nothing read, nothing sent, no closing handshake
-                (ws as unknown as {_socket: Socket})._socket.pause();
-            }
-        });
+        // Dead from here on: nothing read, nothing sent, no closing handshake
+        const {url, sockets} = await silentFirstServer('idle-1');
         const client = new MashroomWebSocketClient(url, {WebSocket, storage: null, idleTimeoutMs: 100, reconnect: {initialDelayMs: 1, maxDelayMs: 5}});
         libraries.push(client);
         const events: Array<string> = [];
@@ -445,26 +457,14 @@ describe('the client library', () => {
 
     it('ignores a connection it has given up: what it still brings and its close reach nobody', async () => {
         server = await startTestServer();
-        const sockets: Array<WebSocket> = [];
-        const url = await fakeServer((ws) => {
-            sockets.push(ws);
-            ws.send(JSON.stringify({type: 'setClientId', payload: 'given-up-1', protocol: MashroomWebSocketClient.PROTOCOL}));
-            if (sockets.length === 1) {
-                // Silent from here on, but it can still send
-                (ws as unknown as {_socket: Socket})._socket.pause();
-            } else {
-                const keepAlive = setInterval(() => ws.send('"keepalive"'), 20);
-                ws.on('close', () => clearInterval(keepAlive));
-            }
+        // Silent from here on, but it can still send
+        const {url, sockets} = await silentFirstServer('given-up-1', (ws) => {
+            const keepAlive = setInterval(() => ws.send('"keepalive"'), 20);
+            ws.on('close', () => clearInterval(keepAlive));
         });
         const client = new MashroomWebSocketClient(url, {WebSocket, storage: null, idleTimeoutMs: 200, reconnect: {initialDelayMs: 1, maxDelayMs: 5}});
         libraries.push(client);
-        const received: Array<unknown> = [];
-        const events: Array<string> = [];
-        client.on('message', (payload) => received.push(payload));
-        client.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
-        client.on('reset', () => events.push('reset'));
-        client.on('close', ({code}) => events.push(`close ${code}`));
+        const {received, events} = record(client, ({code}) => `close ${code}`);
         client.connect();
         await waitFor(() => events.length === 1, 'the connection');
         const first = socketOf(client) as WebSocket;

@@ -7,6 +7,20 @@ import packageJson from '../../package.json';
 import {socketPair, tcpSocketOf} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
 
+/** The server on a loopback port while `use` runs, and the URL to it */
+const serving = async (wss: WebSocketServer, use: (url: string) => Promise<void>): Promise<void> => {
+    const http = createServer();
+    http.on('upgrade', (request, socket, head) => wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws)));
+    await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
+    try {
+        await use(`ws://127.0.0.1:${(http.address() as AddressInfo).port}`);
+    } finally {
+        wss.close();
+        http.closeAllConnections();
+        await new Promise((resolve) => http.close(resolve));
+    }
+};
+
 describe('WsAdapter', () => {
     const pairs: Array<SocketPair> = [];
     const pair = async (tls = false): Promise<SocketPair> => {
@@ -52,14 +66,10 @@ describe('WsAdapter', () => {
     it('falls back to ws.send for a connection that negotiated compression, and says so once', async () => {
         // A server of our own would never negotiate it (see createServer); one that did must not be written next to
         const wss = new WebSocketServer({noServer: true, perMessageDeflate: true});
-        const http = createServer();
-        http.on('upgrade', (request, socket, head) => wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws)));
-        await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-        try {
-            const {port} = http.address() as AddressInfo;
+        await serving(wss, async (url) => {
             const servers: Array<WebSocket> = [];
             wss.on('connection', (ws: WebSocket) => servers.push(ws));
-            const clients = [new WebSocket(`ws://127.0.0.1:${port}`), new WebSocket(`ws://127.0.0.1:${port}`)];
+            const clients = [new WebSocket(url), new WebSocket(url)];
             await Promise.all(clients.map((client) => new Promise((resolve) => client.once('open', resolve))));
             while (servers.length < 2) {
                 await new Promise(setImmediate);
@@ -70,34 +80,22 @@ describe('WsAdapter', () => {
             expect(warnings).toEqual(['A WebSocket negotiated extensions (permessage-deflate): the frames of such connections are written through ws.send, which is slower']);
             clients.forEach((client) => client.terminate());
             servers.forEach((server) => server.terminate());
-        } finally {
-            wss.close();
-            http.closeAllConnections();
-            await new Promise((resolve) => http.close(resolve));
-        }
+        });
     });
 
     it('creates a server that never negotiates compression, whatever the client offers', async () => {
         const adapter = new WsAdapter(() => undefined);
         const wss = adapter.createServer({maxPayload: 1024, closeTimeoutMs: 1000, selectProtocol: () => false});
-        const http = createServer();
-        http.on('upgrade', (request, socket, head) => wss.handleUpgrade(request, socket, head, (ws) => wss.emit('connection', ws)));
-        await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
-        try {
-            const {port} = http.address() as AddressInfo;
+        await serving(wss, async (url) => {
             const connected = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
-            const client = new WebSocket(`ws://127.0.0.1:${port}`, {perMessageDeflate: true});
+            const client = new WebSocket(url, {perMessageDeflate: true});
             await new Promise((resolve) => client.once('open', resolve));
             const server = await connected;
             expect(server.extensions).toBe('');
             expect(adapter.rawSocketOf(server)).toBe(tcpSocketOf(server));
             client.terminate();
             server.terminate();
-        } finally {
-            wss.close();
-            http.closeAllConnections();
-            await new Promise((resolve) => http.close(resolve));
-        }
+        });
     });
 
     it('keeps a value on a WebSocket, apart from other tags', async () => {
