@@ -75,32 +75,35 @@ const TEXT_FRAME = {binary: false} as const;
  */
 export class Connection<Owner extends ConnectionOwner = ConnectionOwner> implements Batched, ClientConnection {
 
-    turn = -1;
-    queued: QueuedFrames | null = null;
-    readonly raw: RawSocket | null;
-
-    // null once the client is done with the connection
-    #client: Owner | null;
+    // The fields a message touches come first, in the order it touches them: with many clients, a send's cost is
+    // mostly the memory it has to fetch
+    readonly socket: WebSocket;
     readonly #env: ConnectionEnv;
+    readonly raw: RawSocket | null;
     // Frames not yet acknowledged (only with buffering on); made on first use
     #acks: AckTracker | null = null;
-    // Messages written (or held back) but not yet known to be written through; oldest first
-    #unconfirmed: Array<PendingMessage> | null = null;
-    // The messages of a turn after the first leave in one write: one entry, settled with the last of them
-    #turnEntry: PendingMessage | null = null;
-    // Frames written with a callback, and frames that write callbacks confirmed
-    #writeSeq = 0;
-    #confirmedSeq = 0;
-    // Bytes held back because the socket is closing (nothing can be written any more)
-    #heldBytes = 0;
     // One write callback for all messages of the connection, made on first use: no closure per message
     #onWritten: WriteCallback | null = null;
+    turn = -1;
+    queued: QueuedFrames | null = null;
+    // Frames written with a callback, and frames that write callbacks confirmed
+    #writeSeq = 0;
+    // The messages of a turn after the first leave in one write: one entry, settled with the last of them
+    #turnEntry: PendingMessage | null = null;
+    // Messages written (or held back) but not yet known to be written through; oldest first
+    #unconfirmed: Array<PendingMessage> | null = null;
+    #confirmedSeq = 0;
+    // null once the client is done with the connection
+    #client: Owner | null;
+    // Bytes held back because the socket is closing (nothing can be written any more)
+    #heldBytes = 0;
     #probe: LivenessProbe | null = null;
 
-    constructor(readonly socket: WebSocket, env: ConnectionEnv, owner: Owner) {
+    constructor(socket: WebSocket, env: ConnectionEnv, owner: Owner) {
+        this.socket = socket;
         this.#env = env;
-        this.#client = owner;
         this.raw = env.adapter.rawSocketOf(socket);
+        this.#client = owner;
     }
 
     /** The client it serves, or null once the client is done with it */

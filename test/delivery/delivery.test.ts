@@ -8,7 +8,7 @@ import {waitFor} from '../helpers/wait';
 
 /*
  * Delivery through drops, over real sockets: the server streams numbered messages to every client while the
- * clients' connections are dropped in three ways, again and again:
+ * clients' connections are dropped in four ways, again and again:
  * - clean: the connection is closed with a closing handshake;
  * - abrupt: the TCP connection is destroyed, no closing handshake;
  * - stalled: the client stops reading for 1 to 3 seconds, then the TCP connection is destroyed;

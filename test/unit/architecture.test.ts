@@ -132,12 +132,16 @@ describe('the architecture', () => {
         const methods = new Set(Array.from(client.matchAll(/^ {4}(?:private )?(\w+)\(.*\).*\{$/gm), (match) => match[1]));
         expect([...labels].filter((label) => !methods.has(label) && !starts.includes(label))).toEqual([]);
         // And every method that changes the state, or closes the client, is drawn: all but the mechanisms, `enter`
-        // (every change) and `finish` (every close), and `claim`, which only lends the transitions of a resume to
-        // the claim's settlement (they are drawn by their own names)
+        // (every change) and `finish` (every close), `claim`, which only lends the transitions of a resume to the
+        // claim's settlement (they are drawn by their own names), and the constructor (drawn as its factories)
         const changing = Array.from(client.matchAll(/^ {4}(?:private )?(\w+)\([^)]*\)[^{]*\{$([\s\S]*?)^ {4}\}$/gm))
-            .filter((match) => /this\.(enter|finish)\(/.test(match[2]) && !['enter', 'finish', 'claim'].includes(match[1]))
+            .filter((match) => /this\.(enter|finish)\(/.test(match[2]) && !['enter', 'finish', 'claim', 'constructor'].includes(match[1]))
             .map((match) => match[1]);
         expect(changing.length).toBeGreaterThan(5);
+        // The state is assigned in `enter` only, and so is the open connection kept next to it
+        const enter = /^ {4}private enter\(next: ClientState\): void \{$([\s\S]*?)^ {4}\}$/m.exec(client)?.[1] ?? '';
+        expect(client.match(/this\.#(state|open) = /g)).toEqual(['this.#state = ', 'this.#open = ']);
+        expect(enter.match(/this\.#(state|open) = /g)).toEqual(['this.#state = ', 'this.#open = ']);
         expect(changing.filter((method) => !labels.has(method))).toEqual([]);
     });
 
