@@ -7,7 +7,7 @@ import type {Connection} from '../transport/connection';
 import {SocketTag} from '../transport/ws-adapter';
 import type {ListenerRegistry} from './listener-registry';
 
-type ClientConnection = Connection<ServerClient>;
+type RoutedConnection = Connection<ServerClient>;
 
 /**
  * Routes what happens on the sockets to the clients they serve: messages to the listeners, pongs and
@@ -17,7 +17,7 @@ type ClientConnection = Connection<ServerClient>;
  */
 export class SocketRouter {
 
-    readonly #tag = new SocketTag<ClientConnection>();
+    readonly #tag = new SocketTag<RoutedConnection>();
     readonly #handlers: {
         readonly message: (this: WebSocket, data: WebSocket.RawData, isBinary: boolean) => void;
         readonly close: (this: WebSocket, code: number) => void;
@@ -60,7 +60,7 @@ export class SocketRouter {
     }
 
     /** From now on the socket's events go to this connection (and its client) */
-    attach(connection: ClientConnection): void {
+    attach(connection: RoutedConnection): void {
         this.watch(connection.socket);
         this.#tag.set(connection.socket, connection);
     }
