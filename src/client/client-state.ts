@@ -40,8 +40,6 @@ export type Waiting = {
     readonly kind: 'waiting';
     /** Ends the reconnect window */
     readonly timer: NodeJS.Timeout;
-    /** When it started waiting (ms since the epoch) */
-    readonly since: number;
     /** What it waits after: its connection went away, or it was claimed from another node without one */
     readonly from: 'connection' | 'claim';
 };

@@ -34,6 +34,21 @@ export class HeldMessages {
         return message.promise;
     }
 
+    /**
+     * Hand the messages over one by one, oldest first; a message stays held until `each` has taken it, so one that
+     * `each` throws for stays held with those after it (and is refused with them when the client is closed)
+     */
+    handOver(each: (message: PendingMessage) => void): void {
+        let index = 0;
+        try {
+            for (; index < this.#messages.length; index++) {
+                each(this.#messages[index]);
+            }
+        } finally {
+            this.#messages = this.#messages.slice(index);
+        }
+    }
+
     /** The messages held, oldest first; none are held afterwards */
     take(): Array<PendingMessage> {
         const messages = this.#messages;

@@ -6,7 +6,7 @@ import {BufferClaimedError} from '../buffer/reconnect-buffer-store';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
 import {envelope} from '../protocol/delivery-envelope';
 import {CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, setClientIdFrame} from '../protocol/wire';
-import type {ClientConnection, ConnectionOwner, ProbeOutcome} from '../transport/connection';
+import type {ClientConnection, ConnectionOwner} from '../transport/connection';
 import {ackAfterChars} from '../transport/flow-control';
 import {ClientGoneError} from '../transport/pending-message';
 import {settleClaim} from './claim-settlement';
@@ -17,6 +17,15 @@ import type {Claim, ClientState, LostOutcome, Release, Resuming, ResumeOutcome} 
 import {HeldMessages} from './held-messages';
 
 const ignore = (): void => undefined;
+
+/** The promise of `run`, also when it throws before making one */
+const settled = <T>(run: () => Promise<T>): Promise<T> => {
+    try {
+        return run();
+    } catch (error) {
+        return Promise.reject(error);
+    }
+};
 
 /**
  * One client: what the plugins see of it (the public fields, which they read and log, and the object itself, which
@@ -70,7 +79,12 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         return this.#state.kind;
     }
 
-    /** The connection it is served on, if any */
+    /** The connection of the open state: the one to send to */
+    get openConnection(): ClientConnection | null {
+        return this.#open;
+    }
+
+    /** The connection it is served on, if any (while resuming too) */
     get connection(): ClientConnection | null {
         const state = this.#state;
         return state.kind === 'open' || state.kind === 'resuming' ? state.connection : null;
@@ -124,8 +138,7 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
             this.finish('gone');
             return 'closed';
         }
-        this.wait(store, 'connection', 'gone');
-        return 'waiting';
+        return this.wait(store, 'connection', 'gone');
     }
 
     /** Transition: a new connection takes over a waiting client, which resumes once its buffer is claimed */
@@ -148,30 +161,41 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
 
     /** Transition: the claim succeeded; the client gets its id again, the replay and what was held meanwhile */
     private resumed(state: Resuming, frames: ReadonlyArray<string>, lastSeq: number | null): void {
-        const {connection, held} = state;
+        const {connection} = state;
         this.#lastSeq = lastSeq;
-        connection.replay(this.idFrame(), frames);
+        connection.replay(idFrameOf(this, this.#host), frames);
+        state.held.handOver((message) => {
+            message.data = this.number(message.data);
+            void connection.deliver(message.data, message);
+        });
         state.outcome.settle({kind: 'resumed'});
         this.enter({kind: 'open', connection});
         // The replay is kept as unacknowledged on the connection now, so the buffer can go
         this.removeBuffer();
-        for (const message of held.take()) {
-            message.data = this.number(message.data);
-            void connection.deliver(message.data, message);
-        }
     }
 
-    /** Transition to waiting: what the connection did not get across and what was held go into the buffer first */
-    private wait(store: ReconnectBufferStore, from: 'connection' | 'claim', release: Release, lastSeq = this.#lastSeq): void {
+    /**
+     * Transition to waiting: what the connection did not get across and what was held go into the buffer first.
+     * Closed instead if a message was refused while its buffer was read: what it holds is not all there was
+     */
+    private wait(store: ReconnectBufferStore, from: 'connection' | 'claim', release: Release, lastSeq = this.#lastSeq): 'waiting' | 'closed' {
+        const state = this.#state;
+        const overflow = state.kind === 'resuming' || state.kind === 'claiming' ? state.held.overflow : null;
+        if (overflow) {
+            this.#host.logger(this).warn(`Client ${this.clientId} cannot resume in full and is removed (a reconnect gets a new clientId): ${overflow.message}`);
+            this.finish(release);
+            return 'closed';
+        }
         this.#lastSeq = lastSeq;
-        const {frames, pending} = takeUndelivered(this.#state, release, (data) => this.number(data));
-        const opened = this.bufferQueue(store).open(this.session(), this.#host.reconnectTimeoutMs, frames);
+        const {frames, pending} = takeUndelivered(state, release, (data) => this.number(data));
+        const opened = settled(() => this.bufferQueue(store).open(this.session(), this.#host.reconnectTimeoutMs, frames));
         // The outcome is reported through the promises of the messages (and the buffer's own handling)
         opened.catch(ignore);
         pending.forEach((message) => opened.then(message.resolve, message.reject));
         const timer = setTimeout(() => this.windowPassed(), this.#host.reconnectTimeoutMs);
         timer.unref();
-        this.enter({kind: 'waiting', timer, since: Date.now(), from});
+        this.enter({kind: 'waiting', timer, from});
+        return 'waiting';
     }
 
     /** Transition: closed for good, its connection (if any) with the given code */
@@ -218,20 +242,9 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         this.finish({code: CLOSE_INTERNAL_ERROR, reason: 'Internal error'});
     }
 
-    /** Whether its connection is alive (see Connection.probe); 'gone' without one */
-    probe(timeoutMs: number): Promise<ProbeOutcome> {
-        return this.connection?.probe(timeoutMs) ?? Promise.resolve('gone');
-    }
-
     /** Resolves when every buffer operation asked for so far has finished */
     buffered(): Promise<void> {
         return this.#buffer ? this.#buffer.settled() : Promise.resolve();
-    }
-
-    /** Its setClientId; with buffering on, one of the delivery protocol says when to acknowledge at once */
-    idFrame(): string {
-        const sequenced = this.#lastSeq !== null;
-        return setClientIdFrame(this.clientId, sequenced, sequenced && this.#host.bufferStore ? ackAfterChars(this.#host.connections) : null);
     }
 
     /** Every state change goes through here */
@@ -252,13 +265,12 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         }
     }
 
-    /** Start reading the buffer for a replay; its settlement decides what becomes of the client */
+    /** Start reading the buffer for a replay; its settlement, lent the transitions of a resume, decides the rest */
     private claim(fromElsewhere: boolean): Claim {
         const claim: Claim = {fromElsewhere};
         const store = this.#host.bufferStore;
         const buffer = this.#buffer ?? (store ? this.bufferQueue(store) : null);
         const claimed: Promise<ClaimedBuffer | null> = buffer ? buffer.claim(this.session()) : Promise.resolve({messages: [], recorded: null, session: null});
-        // The settlement may make the transitions of a resume, lent to it for as long as the claim runs
         const target: ClaimTarget = {
             client: this,
             host: this.#host,
@@ -274,22 +286,23 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
     }
 
     private windowPassed(): void {
-        if (this.#state.kind === 'waiting') {
-            this.#host.logger(this).info(`Client ${this.clientId} did not resume within ${this.#host.reconnectTimeoutMs / 1000}s, removing it`);
+        const state = this.#state;
+        if (state.kind === 'waiting') {
+            const claimed = state.from === 'claim' ? ' (claimed from another node with no connection)' : '';
+            this.#host.logger(this).info(`Client ${this.clientId} did not resume within ${this.#host.reconnectTimeoutMs / 1000}s${claimed}, removing it`);
             this.finish({code: CLOSE_NORMAL, reason: ''});
         }
     }
 
-    /** The reconnect buffer overflowed or broke (noticed inside an append or read, so reported a tick later) */
+    /** The buffer overflowed or broke (noticed in an append or read, reported a tick later); a claim finds out itself */
     private bufferUnusable(reason: Error): void {
         const kind = this.#state.kind;
-        // A resume or a claim finds out itself, from the claim
         if (kind === 'closed' || kind === 'resuming' || kind === 'claiming') {
             return;
         }
+        // Claimed by another node before the news of it arrived here (a send found out first), or broken
         const logger = this.#host.logger(this);
         if (reason instanceof BufferClaimedError) {
-            // Claimed by another node before the news of it arrived here: a send found out first
             logger.info(`Client ${this.clientId} resumed on another node: removing it here`);
         } else {
             logger.warn(`Client ${this.clientId} cannot resume in full and is removed (a reconnect gets a new clientId): ${reason.message}`);
@@ -321,3 +334,9 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         return this.#buffer;
     }
 }
+
+/** The setClientId of a client; with buffering on, one of the delivery protocol says when to acknowledge at once */
+export const idFrameOf = (client: ServerClient, host: ClientHost): string => {
+    const {sequenced} = client;
+    return setClientIdFrame(client.clientId, sequenced, sequenced && host.bufferStore ? ackAfterChars(host.connections) : null);
+};

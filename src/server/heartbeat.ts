@@ -39,9 +39,7 @@ export class Heartbeat {
     /** To open connections only: a waiting client gets none in its buffer */
     #sendKeepAlive(): void {
         for (const client of this.clients.values()) {
-            if (client.state === 'open') {
-                client.connection?.sendUntracked(KEEP_ALIVE_DATA);
-            }
+            client.openConnection?.sendUntracked(KEEP_ALIVE_DATA);
         }
     }
 

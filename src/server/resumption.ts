@@ -65,7 +65,7 @@ export class Resumption {
         router.watch(socket);
         socket.pause();
         const probed = client.connection;
-        client.probe(resumeProbeTimeoutMs).then((outcome) => {
+        (probed?.probe(resumeProbeTimeoutMs) ?? Promise.resolve('gone')).then((outcome) => {
             socket.resume();
             if (!isOpen(socket)) {
                 return;

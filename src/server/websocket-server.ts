@@ -12,7 +12,7 @@ import type {
 import {BufferBudget} from '../buffer/buffer-budget';
 import type {ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
 import type {ClientHost} from '../client/client-host';
-import {ServerClient} from '../client/server-client';
+import {ServerClient, idFrameOf} from '../client/server-client';
 import {newClientId} from '../protocol/client-id';
 import {MessageSerializer} from '../protocol/message-serializer';
 import {CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, DELIVERY_PROTOCOL} from '../protocol/wire';
@@ -268,7 +268,7 @@ export class MashroomWebSocketServer {
         const loggerContext = {...requestLoggerContext, username: user.username, clientId};
         const client = ServerClient.connected(this.#host, socket, connectPath, user, loggerContext, clientId, socket.protocol === DELIVERY_PROTOCOL);
         this.#clients.add(client);
-        client.connection?.sendUntracked(client.idFrame());
+        client.openConnection?.sendUntracked(idFrameOf(client, this.#host));
         this.#logger.withContext(loggerContext).info(`Client ${clientId} of user ${user.username} connected on ${connectPath || '/'} (${this.#clients.size} client(s))`);
     }
 }

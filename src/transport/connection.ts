@@ -319,8 +319,10 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         const raw = this.raw;
         return (error, frames = 1) => {
             // On an error the socket is going down: its close makes the client take the messages back. Node also
-            // reports a write cut off by destroying the socket as a success: such a write counts as failed
-            if (!error && !raw?.destroyed) {
+            // reports a write cut off by destroying the socket as a success: such a write counts as failed. Through
+            // ws (no raw socket) that cannot be told, so a write that completes once the socket left OPEN counts as
+            // failed: at worst a message that arrived is buffered again, or reported as not sent
+            if (!error && (raw ? !raw.destroyed : isOpen(this.socket))) {
                 this.confirmWrites(frames);
             }
         };

@@ -14,11 +14,16 @@ class FakeConnection implements ClientConnection {
     /** Messages delivered and not acknowledged, as a real connection would hand them back */
     private unacknowledged: Array<string> = [];
     failReplay = false;
+    /** A frame whose delivery throws */
+    failDeliveryOf: string | null = null;
 
     constructor(readonly socket: WebSocket) {
     }
 
     deliver(frame: string, pending: PendingMessage | null): Promise<void> {
+        if (frame === this.failDeliveryOf) {
+            throw new Error('the delivery failed');
+        }
         this.events.push(frame);
         this.unacknowledged.push(frame);
         pending?.resolve();
@@ -255,5 +260,41 @@ describe('a client\'s lifecycle', () => {
         expect(await outcome).toEqual({kind: 'fresh', socket: connections[1].socket});
         await expect(first).rejects.toThrow('is closed');
         expect(closed).toEqual([{client, known: true}]);
+    });
+
+    it('is closed, not left to wait with a gap, when its connection goes after a message was refused during the read', async () => {
+        const client = newClient();
+        client.connectionLost(connections[0]);
+        const outcome = client.resume(socket('second'), null);
+        const big = 'x'.repeat(600_000);
+        const first = client.send(big);
+        await expect(client.send(big)).rejects.toThrow('while it was resuming');
+        const warnings = log.find('warn', 'Client c0 cannot resume in full and is removed').length;
+        expect(client.connectionLost(connections[1])).toBe('closed');
+        expect(await outcome).toEqual({kind: 'superseded'});
+        await expect(first).rejects.toThrow('is closed');
+        expect(closed).toEqual([{client, known: true}]);
+        expect(log.find('warn', 'Client c0 cannot resume in full and is removed')).toHaveLength(warnings + 1);
+        // The claim that settles now changes nothing
+        await turn();
+        store?.answerClaims();
+        await turn();
+        expect(client.state).toBe('closed');
+    });
+
+    it('refuses what it held, rather than leaving it unsettled, when handing it over after the replay fails', async () => {
+        const client = newClient();
+        client.connectionLost(connections[0]);
+        const outcome = client.resume(socket('second'), null);
+        connections[1].failDeliveryOf = '"b"';
+        const held = ['"a"', '"b"', '"c"'].map((data) => client.send(data));
+        await turn();
+        store?.answerClaims();
+        expect(await outcome).toEqual({kind: 'failed'});
+        const settled = await Promise.allSettled(held);
+        // The first was handed over before the fault: it was on the connection, which was closed with 1011
+        expect(settled.map((result) => result.status)).toEqual(['fulfilled', 'rejected', 'rejected']);
+        expect(connections[1].events).toContain('(end 1011)');
+        expect(client.state).toBe('closed');
     });
 });

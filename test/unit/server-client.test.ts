@@ -269,7 +269,7 @@ describe('ServerClient', () => {
         it.each([
             ['the dead peer check', (serverClient: ServerClient) => connectionOf(serverClient).ping()],
             ['the acknowledgement request', (serverClient: ServerClient) => connectionOf(serverClient).pingForAck()],
-            ['the liveness probe', (serverClient: ServerClient) => void serverClient.probe(60_000)],
+            ['the liveness probe', (serverClient: ServerClient) => void connectionOf(serverClient).probe(60_000)],
         ])('pings for %s only after the messages queued before the ping', async (_, ping) => {
             const {server, client} = await pair();
             const serverClient = newClient(batchingHost(await openStore()), server);
@@ -386,6 +386,24 @@ describe('ServerClient', () => {
             expect(dropped(serverClient)).toBe('waiting');
             await serverClient.buffered();
             expect(await store.readAll(serverClient.clientId)).toEqual(['3']);
+        });
+
+        it('does not count a message as written when the connection is cut off before the rest is out', async () => {
+            const sockets = await pair();
+            const serverClient = newClient(host(null, {writes: batched, wsVersion: '0.0.0', maxUnsentBytes: 64 * 1024 * 1024}), sockets.server);
+            const big = sendBig(serverClient, sockets, []);
+            let settled = false;
+            void big.then(() => {
+                settled = true;
+            }, () => undefined);
+            await new Promise(setImmediate);
+            const closedNow = new Promise((resolve) => sockets.server.once('close', resolve));
+            // Through ws the callback of a write cut off like this reports success
+            sockets.server.terminate();
+            await closedNow;
+            expect(settled).toBe(false);
+            expect(dropped(serverClient)).toBe('closed');
+            await expect(big).rejects.toThrow('is closed');
         });
 
         it('closes a client that does not read as too slow once its backlog passes the limit', async () => {
