@@ -9,6 +9,12 @@ export class ReconnectBufferOverflowError extends Error {
     }
 }
 
+/** What the queue tells its client: its buffer can no longer be resumed in full, or could not be deleted */
+export type BufferReports = {
+    unusable(reason: Error): void;
+    removeFailed(error: unknown): void;
+};
+
 type Batch = {
     readonly messages: Array<string>;
     done: Promise<void>;
@@ -39,7 +45,7 @@ export class ClientBufferQueue {
         private readonly clientId: string,
         private readonly maxBytes: number,
         private readonly budget: BufferBudget,
-        private readonly onUnusable: (reason: Error) => void,
+        private readonly reports: BufferReports,
     ) {
     }
 
@@ -135,6 +141,11 @@ export class ClientBufferQueue {
         });
     }
 
+    /** `remove`, a failure reported rather than thrown */
+    discard(): void {
+        this.remove().catch((error: unknown) => this.reports.removeFailed(error));
+    }
+
     /** Resolves when every operation asked for so far has finished (successfully or not) */
     settled(): Promise<void> {
         return this.tail.then(() => undefined);
@@ -158,7 +169,7 @@ export class ClientBufferQueue {
     private giveUp(reason: Error): Error {
         if (!this.unusable) {
             this.unusable = reason;
-            this.onUnusable(reason);
+            this.reports.unusable(reason);
         }
         return this.unusable;
     }

@@ -2,12 +2,33 @@ import {constants, promises as fs} from 'fs';
 import {join} from 'path';
 import {ensureDir} from 'fs-extra';
 import {isClientId} from '../protocol/client-id';
+import {readSnapshot, writeSnapshot} from './drain-snapshot';
+import type {SnapshotEntry} from './drain-snapshot';
 import {FolderLock} from './folder-lock';
 import {BufferLostError} from './reconnect-buffer-store';
-import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './reconnect-buffer-store';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore, SealedClient} from './reconnect-buffer-store';
 
 const FILE_SUFFIX = '.ndjson';
 const LOCK_FILE = '.owner.json';
+const DRAIN_FILE = '.drained.ndjson';
+
+/** A client an earlier process drained into the folder, waiting here to be claimed by a resume */
+type Restored = {
+    readonly session: BufferedSession;
+    readonly deadline: number;
+    /** Frames in its file when it was restored */
+    readonly count: number;
+    readonly timer: NodeJS.Timeout;
+};
+
+/** What `restore` found */
+export type RestoreReport = {
+    readonly restored: number;
+    /** Drained clients whose window had passed */
+    readonly expired: number;
+    /** Why a drain snapshot was not used, if one was there and could not be */
+    readonly problem: string | null;
+};
 
 const isNotFound = (error: unknown): boolean => (error as NodeJS.ErrnoException | null)?.code === 'ENOENT';
 
@@ -18,13 +39,19 @@ const isNotFound = (error: unknown): boolean => (error as NodeJS.ErrnoException 
  */
 export class FileReconnectBufferStore implements ReconnectBufferStore {
 
+    readonly #restored = new Map<string, Restored>();
+    #lastRestore: RestoreReport | null = null;
+
     private constructor(private readonly folder: string, private readonly lock: FolderLock) {
     }
 
-    /** Create the folder if missing and lock it; rejects if that is not possible or another process uses it */
-    static async open(folder: string): Promise<FileReconnectBufferStore> {
+    /**
+     * Create the folder if missing and lock it; rejects if that is not possible or another process uses it (or an
+     * earlier instance of this one, unless `takeOverThisProcess`)
+     */
+    static async open(folder: string, takeOverThisProcess = false): Promise<FileReconnectBufferStore> {
         await ensureDir(folder);
-        const lock = await FolderLock.acquire(folder, join(folder, LOCK_FILE));
+        const lock = await FolderLock.acquire(folder, join(folder, LOCK_FILE), takeOverThisProcess);
         return new FileReconnectBufferStore(folder, lock);
     }
 
@@ -33,15 +60,31 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
     }
 
     readonly available = true;
-    readonly shared = false;
 
     async open(clientId: string, session: BufferedSession, ttlMs: number, messages: ReadonlyArray<string>, continuing: boolean): Promise<void> {
         // The session lives in the node's memory, and only this node claims: the messages are all there is to keep
         await this.append(clientId, messages, continuing);
     }
 
-    async claim(clientId: string): Promise<ClaimedBuffer> {
-        return {messages: await this.readAll(clientId), recorded: null, session: null};
+    mayHold(clientId: string): boolean {
+        return this.#restored.has(clientId);
+    }
+
+    /**
+     * A client this process knows: its buffer as it is. One an earlier process drained: only for a claimant of the
+     * same session (null otherwise), and the count it was restored with must still be there.
+     */
+    async claim(clientId: string, claimant?: BufferedSession): Promise<ClaimedBuffer | null> {
+        const restored = this.#restored.get(clientId);
+        if (!restored) {
+            return {messages: await this.readAll(clientId), recorded: null, session: null};
+        }
+        const {session} = restored;
+        if (!claimant || claimant.username !== session.username || claimant.connectPath !== session.connectPath || claimant.sequenced !== session.sequenced) {
+            return null;
+        }
+        this.forget(clientId);
+        return {messages: await this.readAll(clientId), recorded: restored.count, session};
     }
 
     onClaimedElsewhere(): void {
@@ -122,8 +165,70 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
         })));
     }
 
+    /** The report of the last `restore` */
+    get lastRestore(): RestoreReport | null {
+        return this.#lastRestore;
+    }
+
+    async restore(): Promise<number> {
+        const snapshotFile = join(this.folder, DRAIN_FILE);
+        const snapshot = await readSnapshot(snapshotFile);
+        const now = Date.now();
+        const entries = snapshot.kind === 'read' ? snapshot.entries : [];
+        const live = entries.filter((entry) => entry.deadline > now);
+        await this.clear();
+        for (const {clientId, session, deadline, frames} of live) {
+            if (frames.length > 0) {
+                await fs.writeFile(this.fileOf(clientId), frames.map((frame) => `${frame}\n`).join(''), 'utf8');
+            }
+            const timer = setTimeout(() => {
+                this.forget(clientId);
+                this.remove(clientId).catch(() => undefined);
+            }, deadline - now);
+            timer.unref();
+            this.#restored.set(clientId, {session, deadline, count: frames.length, timer});
+        }
+        // Only now: a process that stops before this point finds the snapshot again
+        await fs.rm(snapshotFile, {force: true});
+        this.#lastRestore = {restored: live.length, expired: entries.length - live.length, problem: snapshot.kind === 'invalid' ? snapshot.problem : null};
+        return live.length;
+    }
+
+    async seal(clients: ReadonlyArray<SealedClient>): Promise<void> {
+        if (!await this.lock.held()) {
+            // A later instance took the folder over: what is there is its business now
+            throw new Error(`the folder ${this.folder} was taken over by another instance`);
+        }
+        const entries: Array<SnapshotEntry> = [];
+        const sealed = new Set<string>();
+        for (const client of clients) {
+            entries.push({...client, frames: await this.readAll(client.clientId)});
+            sealed.add(client.clientId);
+        }
+        // Those restored from an earlier drain that nobody resumed yet wait on
+        for (const [clientId, {session, deadline}] of this.#restored) {
+            if (!sealed.has(clientId)) {
+                entries.push({clientId, session, deadline, frames: await this.readAll(clientId)});
+            }
+        }
+        if (entries.length > 0) {
+            await writeSnapshot(join(this.folder, DRAIN_FILE), entries, Date.now());
+        }
+    }
+
     async close(): Promise<void> {
+        for (const clientId of [...this.#restored.keys()]) {
+            this.forget(clientId);
+        }
         await this.lock.release();
+    }
+
+    private forget(clientId: string): void {
+        const restored = this.#restored.get(clientId);
+        if (restored) {
+            clearTimeout(restored.timer);
+            this.#restored.delete(clientId);
+        }
     }
 
     private fileOf(clientId: string): string {

@@ -8,6 +8,14 @@ export type BufferedSession = {
     readonly lastSeq: number;
 };
 
+/** A waiting client as a drain leaves it to the next process */
+export type SealedClient = {
+    readonly clientId: string;
+    readonly session: BufferedSession;
+    /** When its reconnect window ends (ms since the epoch) */
+    readonly deadline: number;
+};
+
 /** A buffer claimed for a replay */
 export type ClaimedBuffer = {
     readonly messages: Array<string>;
@@ -32,8 +40,11 @@ export interface ReconnectBufferStore {
     /** Whether the store works right now (a shared one may be unreachable for a while) */
     readonly available: boolean;
 
-    /** Whether clients may resume on other nodes (then `claim` is also asked for ids this node does not know) */
-    readonly shared: boolean;
+    /**
+     * Whether the store may hold a waiting client this process does not know: one that dropped from another node
+     * (a shared store, while it is reachable), or one that an earlier process drained into it (`seal`)
+     */
+    mayHold(clientId: string): boolean;
 
     /**
      * A client starts waiting for a reconnect: keep its messages for ttlMs (its reconnect window), starting
@@ -62,8 +73,22 @@ export interface ReconnectBufferStore {
     /** Delete the client's buffer, if this node still holds it; no error if there is none */
     remove(clientId: string): Promise<void>;
 
-    /** Delete the buffers this store may consider leftovers of a previous process (at start) */
+    /** Delete the buffers this store may consider leftovers of a previous process */
     clear(): Promise<void>;
+
+    /**
+     * At start: take up the clients an earlier process drained into the store (see `seal`) whose window has not
+     * passed, each to be claimed by a resume until its deadline; delete every other leftover. Resolves to how many
+     * were taken up.
+     */
+    restore(): Promise<number>;
+
+    /**
+     * At the end of a drain, once every buffer operation has settled: make what the store holds of these waiting
+     * clients last beyond this process, complete and verifiable by the next one (a store shared by the nodes has
+     * nothing more to do)
+     */
+    seal(clients: ReadonlyArray<SealedClient>): Promise<void>;
 
     /** Learn that a buffer this node held was claimed by another node */
     onClaimedElsewhere(listener: (clientId: string) => void): void;

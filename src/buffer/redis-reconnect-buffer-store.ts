@@ -100,7 +100,6 @@ const displayUrl = (url: string): string => url.replace(/\/\/([^@/]*)@/, '//***@
  */
 export class RedisReconnectBufferStore implements ReconnectBufferStore {
 
-    readonly shared = true;
     // This node, as owner of the sessions it holds
     private readonly node = randomUUID();
     private readonly claimedListeners: Array<(clientId: string) => void> = [];
@@ -198,6 +197,20 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
 
     async clear(): Promise<void> {
         // Sessions of other nodes must stay; those of a previous process of this one expire by themselves
+    }
+
+    mayHold(): boolean {
+        // Any node may have let it go into Redis; the claim finds out
+        return this.available;
+    }
+
+    async restore(): Promise<number> {
+        // What a drain left here is claimed by whichever node a client reconnects to
+        return 0;
+    }
+
+    async seal(): Promise<void> {
+        // Every session and buffer is in Redis already, expiring with its reconnect window
     }
 
     onClaimedElsewhere(listener: (clientId: string) => void): void {

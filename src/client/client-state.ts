@@ -40,6 +40,8 @@ export type Waiting = {
     readonly kind: 'waiting';
     /** Ends the reconnect window */
     readonly timer: NodeJS.Timeout;
+    /** When the window ends (ms since the epoch), for a drain to hand on */
+    readonly deadline: number;
     /** What it waits after: its connection went away, or it was claimed from another node without one */
     readonly from: 'connection' | 'claim';
 };

@@ -11,6 +11,8 @@ export const LIBRARY_ACK_AFTER_CHARS: number = MashroomWebSocketClient.ACK_AFTER
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;
 export const CLOSE_INTERNAL_ERROR = 1011;
+/** The server restarts: reconnect, the client is kept for a resume */
+export const CLOSE_SERVICE_RESTART = 1012;
 export const CLOSE_TRY_AGAIN_LATER = 1013;
 
 /**

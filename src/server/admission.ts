@@ -56,7 +56,7 @@ export class Admission {
         }
         const store = this.store();
         const {requestedClientId} = connect;
-        return requestedClientId !== null && !this.clients.get(requestedClientId) && store?.shared === true && store.available
+        return requestedClientId !== null && !this.clients.get(requestedClientId) && store?.mayHold(requestedClientId) === true
             ? {kind: 'claim', clientId: requestedClientId}
             : {kind: 'new'};
     }
@@ -79,8 +79,8 @@ export class Admission {
         const client = this.clients.get(requestedClientId);
         let refusal: string | null = null;
         if (!client) {
-            if (this.store()?.shared) {
-                // Another node may have it: the claim decides
+            if (this.store()?.mayHold(requestedClientId)) {
+                // Another node, or the process before this one, may have left it in the store: the claim decides
                 return null;
             }
             refusal = 'it is unknown or its reconnect window has passed';

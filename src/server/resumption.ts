@@ -25,7 +25,7 @@ export type ResumptionContext = {
 
 /**
  * Brings a connection together with the client it asks for: a client that waits here, one that may wait on
- * another node (claimed from the shared store), or one whose old connection is still held (probed first). The
+ * another node or the process before this one (claimed from the store), or one whose old connection is still held (probed first). The
  * client decides the outcome of its resume; this acts on it. The sequences: docs/ARCHITECTURE.md.
  */
 export class Resumption {

@@ -28,6 +28,8 @@ export type WebSocketServerOptions = {
     readonly ackDelayMs: number;
     /** How long a connection may take to answer when a second one wants to resume its client */
     readonly resumeProbeTimeoutMs: number;
+    /** How long a drain may take to store the clients' buffers before it closes their connections anyway */
+    readonly drainTimeoutMs: number;
     readonly loggerFactory: MashroomLoggerFactory;
 };
 

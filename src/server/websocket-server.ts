@@ -30,6 +30,7 @@ import {ListenerRegistry} from './listener-registry';
 import {Resumption} from './resumption';
 import type {ConnectRequest, UpgradeOutcome, WebSocketServerOptions} from './server-options';
 import {SocketRouter} from './socket-router';
+import {drain} from './drain';
 
 const requestsDeliveryProtocol = (request: IncomingMessage): boolean =>
     String(request.headers['sec-websocket-protocol'] ?? '').split(',').some((protocol) => protocol.trim() === DELIVERY_PROTOCOL);
@@ -231,8 +232,9 @@ export class MashroomWebSocketServer {
     }
 
     /**
-     * Close every client (1001), stop the timers, and resolve when all sockets are closed and all buffers of the
-     * clients deleted. Idempotent.
+     * Stop: refuse upgrades and stop the timers; with a buffer store that works, keep every client for a resume
+     * (see drain), otherwise close every client (1001) and delete the buffers. Resolves when all sockets are closed
+     * and the store is released. Idempotent.
      */
     dispose(): Promise<void> {
         this.#disposal ??= this.#shutDown();
@@ -242,21 +244,21 @@ export class MashroomWebSocketServer {
     async #shutDown(): Promise<void> {
         this.#heartbeat.stop();
         const clients = Array.from(this.#clients.values());
-        this.#logger.info(`Shutting down the WebSocket server, closing ${clients.length} client(s)`);
-        const sockets: Array<WebSocket> = [];
-        for (const client of clients) {
-            const socket = client.connection?.socket;
-            if (socket) {
-                sockets.push(socket);
-            }
-            client.close(CLOSE_GOING_AWAY, 'Server shutting down');
+        const store = this.#bufferStore;
+        let sockets: Array<WebSocket>;
+        if (store?.available) {
+            this.#logger.info(`Draining the WebSocket server: keeping ${clients.length} client(s) in ${store.description} for a resume`);
+            sockets = await drain(clients, store, this.#options.drainTimeoutMs, this.#logger);
+        } else {
+            this.#logger.info(`Shutting down the WebSocket server, closing ${clients.length} client(s)`);
+            sockets = clients.flatMap((client) => client.connection?.socket ?? []);
+            clients.forEach((client) => client.close(CLOSE_GOING_AWAY, 'Server shutting down'));
         }
         // ws cuts off a peer that does not complete the close within closeTimeout
         await Promise.all(sockets.map(closed));
         await Promise.all(clients.map((client) => client.buffered()));
         this.#listeners.clear();
         this.#wss.close();
-        const store = this.#bufferStore;
         if (store) {
             await store.close().catch((error: unknown) => this.#logger.error('Releasing the reconnect buffer store failed', error));
         }

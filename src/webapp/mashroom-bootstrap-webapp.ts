@@ -1,11 +1,13 @@
 import {resolve} from 'path';
-import type {MashroomLogger, MashroomWebAppPluginBootstrapFunction} from '@mashroom/mashroom/type-definitions';
-import {FileReconnectBufferStore} from '../buffer/file-reconnect-buffer-store';
+import type {MashroomWebAppPluginBootstrapFunction} from '@mashroom/mashroom/type-definitions';
 import {RedisReconnectBufferStore} from '../buffer/redis-reconnect-buffer-store';
+import type {ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
 import {parseWebAppConfig} from '../config/webapp-config';
 import {registerConnectionMetrics} from '../metrics/connection-metrics';
 import {installServer, uninstallServer} from '../server/server-slot';
 import {MashroomWebSocketServer} from '../server/websocket-server';
+import {openFileStore} from './buffer-store-setup';
+import {drainOnSignals} from './drain-on-signals';
 import {createExpressApp} from './express-app';
 import {createUpgradeHandler} from './upgrade-handler';
 
@@ -17,19 +19,8 @@ export const CLOSE_GRACE_MS = 1_000;
 export const ACK_DELAY_MS = 50;
 /** How long a connection may take to answer a ping when another one asks to resume its client */
 export const RESUME_PROBE_TIMEOUT_MS = 1_000;
-
-const openBufferStore = async (folder: string, logger: MashroomLogger): Promise<FileReconnectBufferStore | null> => {
-    try {
-        const store = await FileReconnectBufferStore.open(folder);
-        // Buffers of a previous process belong to clients that cannot resume here
-        await store.clear();
-        logger.info(`Reconnect message buffering is on, ${store.description}`);
-        return store;
-    } catch (error) {
-        logger.error(`Reconnect message buffering is off: the folder ${folder} cannot be used`, error);
-        return null;
-    }
-};
+/** How long a drain may take to store the buffers (a termination grace period is typically 10 s or more) */
+export const DRAIN_TIMEOUT_MS = 5_000;
 
 const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, pluginConfig, contextHolder) => {
     const config = parseWebAppConfig(pluginConfig);
@@ -51,15 +42,28 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         closeGraceMs: CLOSE_GRACE_MS,
         ackDelayMs: ACK_DELAY_MS,
         resumeProbeTimeoutMs: RESUME_PROBE_TIMEOUT_MS,
+        drainTimeoutMs: DRAIN_TIMEOUT_MS,
         loggerFactory,
     });
     installServer(server);
     const stopMetrics = registerConnectionMetrics(contextHolder, () => server.getClientCount(), logger);
+    const stopSignals = drainOnSignals(() => server.dispose(), logger);
+    let stopOpening: () => void = () => undefined;
     services.core.pluginService.onUnloadOnce(pluginName, () => {
         stopMetrics();
+        stopSignals();
+        stopOpening();
         uninstallServer(server);
         server.dispose().catch((error: unknown) => logger.error('Shutting down the WebSocket server failed', error));
     });
+    // A store that is ready only after the server stopped is let go at once
+    const use = (store: ReconnectBufferStore): void => {
+        if (server.stopped) {
+            store.close().catch((error: unknown) => logger.error('Releasing the reconnect buffer store failed', error));
+        } else {
+            server.useBufferStore(store);
+        }
+    };
 
     const buffering = config.reconnectMessageBufferRedis !== null || config.reconnectMessageBufferFolder !== null;
     if (buffering && config.maxUnsentBytesPerClient * 4 > config.reconnectMessageBufferMaxBytes) {
@@ -71,12 +75,11 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         }
         const store = RedisReconnectBufferStore.create(config.reconnectMessageBufferRedis, loggerFactory('mashroom.websocket.buffer.redis'));
         logger.info(`Reconnect message buffering is on, ${store.description}: clients may resume on any node`);
-        server.useBufferStore(store);
+        use(store);
     } else if (config.reconnectMessageBufferFolder) {
-        const store = await openBufferStore(resolve(serverConfig.serverRootFolder, config.reconnectMessageBufferFolder), logger);
-        if (store) {
-            server.useBufferStore(store);
-        }
+        const opening = openFileStore(resolve(serverConfig.serverRootFolder, config.reconnectMessageBufferFolder), logger, use);
+        stopOpening = opening.cancel;
+        await opening.ready;
     } else {
         logger.info('Reconnect message buffering is off');
     }

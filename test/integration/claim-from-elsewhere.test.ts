@@ -22,7 +22,6 @@ type Session = {owner: string; state: 'opening' | 'waiting' | 'claimed'; session
 class HeldSharedStore implements ReconnectBufferStore {
     readonly description = 'a shared store in memory';
     readonly available = true;
-    readonly shared = true;
     readonly sessions = new Map<string, Session>();
     readonly claimsAsked: Array<string> = [];
     hold = false;
@@ -75,6 +74,19 @@ class HeldSharedStore implements ReconnectBufferStore {
         if (this.sessions.get(clientId)?.owner === this.node) {
             this.sessions.delete(clientId);
         }
+    }
+
+    mayHold(): boolean {
+        // Another node may have it: the claim decides
+        return true;
+    }
+
+    async restore(): Promise<number> {
+        return 0;
+    }
+
+    async seal(): Promise<void> {
+        // Shared: nothing more to keep
     }
 
     async clear(): Promise<void> {

@@ -1,7 +1,7 @@
 import WebSocket from 'ws';
 import {FileReconnectBufferStore} from '../../src/buffer/file-reconnect-buffer-store';
 import {ServerClient} from '../../src/client/server-client';
-import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/reconnect-buffer-store';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore, SealedClient} from '../../src/buffer/reconnect-buffer-store';
 import type {MashroomWebSocketClient} from '../../type-definitions';
 import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';
@@ -17,14 +17,17 @@ class FaultyStore implements ReconnectBufferStore {
     faulty = false;
     readonly description = 'a file store with faulty claims';
     readonly available = true;
-    readonly shared = false;
 
     constructor(private readonly store: FileReconnectBufferStore) {
     }
 
-    async claim(clientId: string, claimant: BufferedSession): Promise<ClaimedBuffer> {
-        const claimed = await this.store.claim(clientId);
-        if (!this.faulty) {
+    mayHold(clientId: string): boolean {
+        return this.store.mayHold(clientId);
+    }
+
+    async claim(clientId: string, claimant: BufferedSession): Promise<ClaimedBuffer | null> {
+        const claimed = await this.store.claim(clientId, claimant);
+        if (!this.faulty || !claimed) {
             return claimed;
         }
         const messages = [...claimed.messages];
@@ -48,6 +51,14 @@ class FaultyStore implements ReconnectBufferStore {
 
     clear(): Promise<void> {
         return this.store.clear();
+    }
+
+    restore(): Promise<number> {
+        return this.store.restore();
+    }
+
+    seal(clients: ReadonlyArray<SealedClient>): Promise<void> {
+        return this.store.seal(clients);
     }
 
     onClaimedElsewhere(): void {

@@ -474,20 +474,33 @@ describe('hardening', () => {
             expect(await resumed.client.nextJson()).toEqual({text: 'x'.repeat(600)});
         });
 
-        it('refuses a buffer folder that another running server process uses, and leaves its files alone', async () => {
+        it('waits for a buffer folder that another running process of this host uses, and refuses one of another host, leaving their files alone', async () => {
             server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
             const {writeFile: write} = await import('fs/promises');
+            const {hostname} = await import('os');
             const folder = join(server.rootFolder, 'buffer');
-            // Another process of this host holds the lock: pid 1 always runs
-            await write(join(folder, '.owner.json'), JSON.stringify({pid: 1, hostname: (await import('os')).hostname(), token: 'other'}));
-            await write(join(folder, '00000000-0000-4000-8000-000000000000.ndjson'), '"theirs"\n');
+            const theirs = '00000000-0000-4000-8000-000000000000.ndjson';
+            await write(join(folder, theirs), '"theirs"\n');
+            // Another process of this host holds the lock (pid 1 always runs): it may be stopping, so this one waits
+            await write(join(folder, '.owner.json'), JSON.stringify({pid: 1, hostname: hostname(), token: 'other'}));
             const second = await startTestServer({config: {reconnectMessageBufferFolder: folder}});
             try {
-                expect(second.context.log.find('error', 'Reconnect message buffering is off')).toHaveLength(1);
+                expect(second.context.log.find('warn', `Reconnect message buffering waits for the folder ${folder}`)).toHaveLength(1);
+                expect(second.context.log.find('error', 'Reconnect message buffering is off')).toHaveLength(0);
                 expect(second.server.bufferingEnabled).toBe(false);
-                expect((await readdir(folder)).sort()).toEqual(['.owner.json', '00000000-0000-4000-8000-000000000000.ndjson']);
+                expect((await readdir(folder)).sort()).toEqual(['.owner.json', theirs]);
             } finally {
                 await second.stop();
+            }
+            // A process of another host cannot be checked: its lock is respected at once
+            await write(join(folder, '.owner.json'), JSON.stringify({pid: 1, hostname: 'another-host', token: 'other'}));
+            const third = await startTestServer({config: {reconnectMessageBufferFolder: folder}});
+            try {
+                expect(third.context.log.find('error', 'Reconnect message buffering is off')).toHaveLength(1);
+                expect(third.server.bufferingEnabled).toBe(false);
+                expect((await readdir(folder)).sort()).toEqual(['.owner.json', theirs]);
+            } finally {
+                await third.stop();
             }
         });
 

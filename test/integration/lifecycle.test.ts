@@ -1,5 +1,5 @@
 import {existsSync} from 'fs';
-import {readdir} from 'fs/promises';
+import {readdir, readFile} from 'fs/promises';
 import {join} from 'path';
 import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';
@@ -108,7 +108,25 @@ describe('closing clients, unloading the plugins, metrics', () => {
     });
 
     describe('unload', () => {
-        it('closes every client with 1001, calls the disconnect listeners and refuses new upgrades', async () => {
+        it('closes every client with 1001 without buffering, calls the disconnect listeners and refuses new upgrades', async () => {
+            server = await startTestServer();
+            const disconnected: Array<string> = [];
+            server.service.addDisconnectListener((client) => {
+                disconnected.push(client.clientId);
+            });
+            const alice = await connect('alice');
+            const bob = await connect('bob');
+
+            await server.unloadPlugins();
+            expect((await alice.closed).code).toBe(1001);
+            expect((await bob.closed).code).toBe(1001);
+            expect(disconnected).toHaveLength(2);
+            expect(server.service.getClientCount()).toBe(0);
+            expect(server.context.log.find('info', 'Shutting down the WebSocket server, closing 2 client(s)')).toHaveLength(1);
+            await expect(refusedStatus(`${server.wsOrigin}/websocket/life`, 'alice')).resolves.toBe(503);
+        });
+
+        it('drains with buffering: keeps every client for a resume, closes with 1012, lets go of them here and refuses new upgrades', async () => {
             server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
             const disconnected: Array<string> = [];
             server.service.addDisconnectListener((client) => {
@@ -123,12 +141,20 @@ describe('closing clients, unloading the plugins, metrics', () => {
             await server.service.sendMessage(droppedOnServer, {buffered: true});
 
             await server.unloadPlugins();
-            expect((await alice.closed).code).toBe(1001);
-            expect((await bob.closed).code).toBe(1001);
+            expect((await alice.closed).code).toBe(1012);
+            expect((await bob.closed).code).toBe(1012);
+            // Gone from this server (another instance or process may resume them)
             expect(disconnected).toHaveLength(3);
             expect(server.service.getClientCount()).toBe(0);
-            // Nothing left, the lock included
-            expect(await readdir(join(server.rootFolder, 'buffer'))).toEqual([]);
+            expect(server.context.log.find('info', 'Drained 3 client(s) into folder')).toHaveLength(1);
+            // The snapshot that hands all three on (the connected ones had nothing unacknowledged), and the buffer of
+            // the one that waited; the lock is released
+            const ids = [alice, bob, dropped].map((client) => (JSON.parse(client.received[0]) as {payload: string}).payload);
+            const folder = join(server.rootFolder, 'buffer');
+            expect((await readdir(folder)).sort()).toEqual(['.drained.ndjson', `${ids[2]}.ndjson`].sort());
+            const snapshot = (await readFile(join(folder, '.drained.ndjson'), 'utf8')).split('\n');
+            expect(JSON.parse(snapshot[0])).toMatchObject({format: 'mashroom-websocket-drain', clients: 3});
+            expect(snapshot.filter((line) => line.includes('"clientId"')).map((line) => (JSON.parse(line) as {clientId: string}).clientId).sort()).toEqual([...ids].sort());
             await expect(refusedStatus(`${server.wsOrigin}/websocket/life`, 'alice')).resolves.toBe(503);
         });
 

@@ -19,7 +19,7 @@ describe('plugin reload', () => {
         await server.stop();
     });
 
-    it('closes the old clients, leaves nothing of the old instance running and serves new connections with the new one', async () => {
+    it('drains the old clients into the new instance, leaves nothing of the old instance running and serves with the new one', async () => {
         // Fake timers count exactly the timers of the code under test (real sockets are not affected)
         jest.useFakeTimers({doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'hrtime', 'performance']});
         server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer', enableKeepAlive: true}});
@@ -33,7 +33,7 @@ describe('plugin reload', () => {
         });
 
         const connected = await TestClient.connect(`${server.wsOrigin}/websocket/test`, 'alice');
-        await connected.clientId();
+        const connectedId = await connected.clientId();
         const dropped = await TestClient.connect(`${server.wsOrigin}/websocket/test`, 'bob');
         const droppedId = await dropped.clientId();
         await dropped.drop();
@@ -43,25 +43,33 @@ describe('plugin reload', () => {
 
         await server.reloadPlugins();
 
-        expect((await connected.closed).code).toBe(1001);
-        expect(gone.sort()).toEqual([droppedId, JSON.parse(connected.received[0]).payload].sort());
+        // Drained: told to reconnect, and gone from the old instance
+        expect((await connected.closed).code).toBe(1012);
+        expect(gone.sort()).toEqual([droppedId, connectedId].sort());
         expect(oldServer.stopped).toBe(true);
         expect(server.server).not.toBe(oldServer);
-        // The old service no longer reaches a server; its own timers and files are gone
         expect(oldService.getClientCount()).toBe(0);
-        // Only the lock of the new instance is there
-        expect(await readdir(join(server.rootFolder, 'buffer'))).toEqual(['.owner.json']);
-        expect(jest.getTimerCount()).toBe(timersOfOneInstance);
+        // The new instance takes the folder over once the old one has let go of it (its next try), and the drained
+        // clients with it
+        await oldServer.dispose();
+        expect(server.server.bufferingEnabled).toBe(false);
+        jest.advanceTimersByTime(500);
+        await waitFor(() => server.server.bufferingEnabled, 'the new instance to take the folder over');
+        expect(server.context.log.find('info', '2 client(s) drained by the previous process can resume')).toHaveLength(1);
+        expect((await readdir(join(server.rootFolder, 'buffer'))).sort()).toEqual(['.owner.json', `${droppedId}.ndjson`]);
+        // Its own timers, and one per drained client for the end of its window: nothing of the old instance
+        expect(jest.getTimerCount()).toBe(timersOfOneInstance + 2);
 
-        // New connections are served by the new instance, the test greeting included
-        const fresh = await TestClient.connect(`${server.wsOrigin}/websocket/test?clientId=${droppedId}`, 'bob');
-        expect(await fresh.clientId()).not.toBe(droppedId);
+        // The client that waited resumes on the new instance, with what was buffered for it
+        const resumed = await TestClient.connect(`${server.wsOrigin}/websocket/test?clientId=${droppedId}`, 'bob');
+        expect(await resumed.clientId()).toBe(droppedId);
+        expect(await resumed.nextJson()).toEqual({buffered: true});
         expect(server.service.getClientCount()).toBe(1);
-        fresh.send({hello: 'new instance'});
+        resumed.send({hello: 'new instance'});
         await waitFor(() => server.context.log.find('info', 'Test message from user bob').length === 1, 'the message to arrive');
         jest.advanceTimersByTime(1000);
-        expect(await fresh.nextJson()).toEqual({greetings: 'Hello bob!'});
-        await fresh.close();
+        expect(await resumed.nextJson()).toEqual({greetings: 'Hello bob!'});
+        await resumed.close();
     });
 
     it('refuses an upgrade still in authentication when its instance was unloaded', async () => {

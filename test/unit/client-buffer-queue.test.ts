@@ -7,7 +7,6 @@ import type {ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/reconne
 class ControlledStore implements ReconnectBufferStore {
     readonly description = 'memory';
     readonly available = true;
-    readonly shared = false;
     readonly calls: Array<string> = [];
     readonly content: Array<string> = [];
     private readonly gates: Array<() => void> = [];
@@ -47,6 +46,18 @@ class ControlledStore implements ReconnectBufferStore {
         });
     }
 
+    mayHold(): boolean {
+        return false;
+    }
+
+    async restore(): Promise<number> {
+        return 0;
+    }
+
+    async seal(): Promise<void> {
+        // Nothing outlives the test
+    }
+
     async clear(): Promise<void> {
         this.content.length = 0;
     }
@@ -83,7 +94,10 @@ describe('ClientBufferQueue', () => {
     let store: ControlledStore;
     let budget: BufferBudget;
     let unusable: Array<string>;
-    const queue = (maxBytes = 1_000_000) => new ClientBufferQueue(store, 'id', maxBytes, budget, (reason) => unusable.push(reason.message));
+    const queue = (maxBytes = 1_000_000) => new ClientBufferQueue(store, 'id', maxBytes, budget, {
+        unusable: (reason) => unusable.push(reason.message),
+        removeFailed: () => undefined,
+    });
 
     beforeEach(() => {
         store = new ControlledStore();
@@ -176,7 +190,7 @@ describe('ClientBufferQueue', () => {
 
     it('refuses what does not fit into the budget of all buffers', async () => {
         budget = new BufferBudget(8);
-        const other = new ClientBufferQueue(store, 'other', 100, budget, () => undefined);
+        const other = new ClientBufferQueue(store, 'other', 100, budget, {unusable: () => undefined, removeFailed: () => undefined});
         const stored = other.append('1234');
         await expect(queue(100).append('1234')).rejects.toThrow('the total of all buffers (8 bytes)');
         await store.release();

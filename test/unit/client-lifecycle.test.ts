@@ -71,7 +71,6 @@ class FakeConnection implements ClientConnection {
 class HeldStore implements ReconnectBufferStore {
     readonly description = 'in memory';
     readonly available = true;
-    readonly shared = false;
     readonly buffers = new Map<string, Array<string>>();
     readonly claims: Array<() => void> = [];
 
@@ -90,6 +89,18 @@ class HeldStore implements ReconnectBufferStore {
 
     async remove(clientId: string): Promise<void> {
         this.buffers.delete(clientId);
+    }
+
+    mayHold(): boolean {
+        return false;
+    }
+
+    async restore(): Promise<number> {
+        return 0;
+    }
+
+    async seal(): Promise<void> {
+        // Nothing outlives the test
     }
 
     async clear(): Promise<void> {

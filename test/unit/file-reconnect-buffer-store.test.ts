@@ -121,10 +121,9 @@ describe('FileReconnectBufferStore', () => {
             await expect(FileReconnectBufferStore.open(folder)).rejects.toThrow('in use by process');
         });
 
-        it('takes over the lock of a process that is gone, of an earlier instance of this process, or an unreadable one', async () => {
+        it('takes over the lock of a process that is gone, or an unreadable one', async () => {
             await mkdir(folder, {recursive: true});
-            for (const content of [JSON.stringify({pid: 2 ** 22 + 1, hostname: hostname(), token: 'dead'}),
-                JSON.stringify({pid: process.pid, hostname: hostname(), token: 'before a reload'}), 'garbage']) {
+            for (const content of [JSON.stringify({pid: 2 ** 22 + 1, hostname: hostname(), token: 'dead'}), 'garbage']) {
                 await writeFile(join(folder, LOCK), content);
                 const store = await FileReconnectBufferStore.open(folder);
                 expect(JSON.parse(await readFile(join(folder, LOCK), 'utf8')).pid).toBe(process.pid);
@@ -132,9 +131,21 @@ describe('FileReconnectBufferStore', () => {
             }
         });
 
+        it('takes over the lock of an earlier instance of this process (still draining before a reload) only when asked to', async () => {
+            await mkdir(folder, {recursive: true});
+            await writeFile(join(folder, LOCK), JSON.stringify({pid: process.pid, hostname: hostname(), token: 'before a reload'}));
+            const refused = await FileReconnectBufferStore.open(folder).catch((error: unknown) => error);
+            expect(refused).toBeInstanceOf(FolderInUseError);
+            expect(refused).toMatchObject({sameHost: true, sameProcess: true});
+            const store = await FileReconnectBufferStore.open(folder, true);
+            expect(JSON.parse(await readFile(join(folder, LOCK), 'utf8')).token).not.toBe('before a reload');
+            await store.close();
+        });
+
         it('leaves a lock alone on close that a later instance has taken over', async () => {
             const first = await FileReconnectBufferStore.open(folder);
-            const second = await open(folder);
+            const second = await FileReconnectBufferStore.open(folder, true);
+            opened.push(second);
             await first.close();
             expect(await readdir(folder)).toEqual([LOCK]);
             await second.close();

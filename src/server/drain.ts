@@ -1,0 +1,55 @@
+import type WebSocket from 'ws';
+import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
+import type {ReconnectBufferStore, SealedClient} from '../buffer/reconnect-buffer-store';
+import type {ServerClient} from '../client/server-client';
+import {CLOSE_SERVICE_RESTART} from '../protocol/wire';
+
+/**
+ * Keep every client of a server that stops for a resume on another node or by the next process (the sequence:
+ * docs/ARCHITECTURE.md, "Shutdown"): each connection is let go, so its client waits with what it had not
+ * acknowledged in its buffer; once every buffer is stored (or `timeoutMs` has passed) the clients leave this
+ * process, the store seals what it holds of them, and only then are the sockets closed, with 1012, so that no
+ * client reconnects before it can be resumed. Resolves to the sockets being closed.
+ */
+export const drain = async (clients: ReadonlyArray<ServerClient>, store: ReconnectBufferStore, timeoutMs: number, logger: MashroomLogger): Promise<Array<WebSocket>> => {
+    const started = Date.now();
+    const sockets: Array<WebSocket> = [];
+    for (const client of clients) {
+        const connection = client.connection;
+        if (connection) {
+            sockets.push(connection.socket);
+            client.connectionLost(connection);
+        }
+    }
+    // A client whose buffer is not stored in time cannot be resumed in full: it is not handed on
+    const stored = new Set<ServerClient>();
+    const allStored = Promise.all(clients.map((client) => client.buffered().then(() => stored.add(client))));
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([allStored, new Promise((resolve) => {
+        timer = setTimeout(resolve, timeoutMs);
+    })]);
+    clearTimeout(timer);
+    const sealed: Array<SealedClient> = [];
+    let late = 0;
+    for (const client of clients) {
+        const waiting = client.leave();
+        if (waiting && stored.has(client)) {
+            sealed.push(waiting);
+        } else if (waiting) {
+            late++;
+        }
+    }
+    try {
+        await store.seal(sealed);
+        logger.info(`Drained ${sealed.length} client(s) into ${store.description} in ${Date.now() - started} ms: they resume on their next connection`);
+    } catch (error) {
+        logger.error(`Keeping the drained clients in ${store.description} failed: they start afresh when they reconnect`, error);
+    }
+    if (late > 0) {
+        logger.warn(`The buffers of ${late} client(s) were not stored within ${timeoutMs} ms: they start afresh when they reconnect`);
+    }
+    for (const socket of sockets) {
+        socket.close(CLOSE_SERVICE_RESTART, 'Server restart');
+    }
+    return sockets;
+};
