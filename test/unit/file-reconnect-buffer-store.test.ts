@@ -6,6 +6,7 @@ import {FileReconnectBufferStore} from '../../src/buffer/file-reconnect-buffer-s
 import {FolderInUseError} from '../../src/buffer/folder-lock';
 import {BufferLostError} from '../../src/buffer/reconnect-buffer-store';
 import {newClientId} from '../../src/protocol/client-id';
+import {waitFor} from '../helpers/wait';
 
 const LOCK = '.owner.json';
 
@@ -102,6 +103,94 @@ describe('FileReconnectBufferStore', () => {
         }
         expect(await readdir(root)).toEqual(['a']);
         expect(await files()).toEqual([]);
+    });
+
+    describe('drain and restart', () => {
+        const alice = {username: 'alice', connectPath: '/feed', sequenced: false, lastSeq: 0};
+        /** A store that drained: its clients sealed, closed; then a new one on the same folder */
+        const drainedAndRestarted = async (clients: Array<{clientId: string; frames: Array<string>; deadline: number}>): Promise<FileReconnectBufferStore> => {
+            const before = await FileReconnectBufferStore.open(folder);
+            for (const {clientId, frames} of clients) {
+                await before.append(clientId, frames, false);
+            }
+            await before.seal(clients.map(({clientId, deadline}) => ({clientId, session: alice, deadline})));
+            await before.close();
+            const after = await open();
+            await after.restore();
+            return after;
+        };
+
+        it('hands the sealed clients on to the next process, to be claimed by the same user, path and protocol', async () => {
+            const [one, two] = [newClientId(), newClientId()];
+            const store = await drainedAndRestarted([
+                {clientId: one, frames: ['{"n":1}', '{"n":2}'], deadline: Date.now() + 60_000},
+                {clientId: two, frames: [], deadline: Date.now() + 60_000},
+            ]);
+            expect(store.lastRestore).toEqual({restored: 2, expired: 0, problem: null});
+            expect([store.mayHold(one), store.mayHold(two), store.mayHold(newClientId())]).toEqual([true, true, false]);
+            expect(await store.claim(one, {...alice, username: 'bob'})).toBeNull();
+            expect(await store.claim(one, {...alice, connectPath: '/other'})).toBeNull();
+            expect(await store.claim(one, {...alice, sequenced: true})).toBeNull();
+            expect(await store.claim(one, alice)).toEqual({messages: ['{"n":1}', '{"n":2}'], recorded: 2, session: alice});
+            // Claimed once: from now on it is a client of this process
+            expect(store.mayHold(one)).toBe(false);
+            expect(await files()).toEqual([`${one}.ndjson`]);
+        });
+
+        it('removes at start what a crashed process left (no snapshot) and clients whose window has passed', async () => {
+            const [kept, late, crashed] = [newClientId(), newClientId(), newClientId()];
+            await mkdir(folder, {recursive: true});
+            await writeFile(join(folder, `${crashed}.ndjson`), '"left by a crash"\n');
+            const store = await drainedAndRestarted([
+                {clientId: kept, frames: ['"kept"'], deadline: Date.now() + 60_000},
+                {clientId: late, frames: ['"late"'], deadline: Date.now() - 1},
+            ]);
+            expect(store.lastRestore).toEqual({restored: 1, expired: 1, problem: null});
+            expect(await files()).toEqual([`${kept}.ndjson`]);
+            expect(store.mayHold(late)).toBe(false);
+        });
+
+        it('restores nothing of a snapshot that does not verify, and says why', async () => {
+            const clientId = newClientId();
+            const before = await FileReconnectBufferStore.open(folder);
+            await before.append(clientId, ['{"greetings":"Hello A"}'], false);
+            await before.seal([{clientId, session: alice, deadline: Date.now() + 60_000}]);
+            await before.close();
+            const snapshot = join(folder, '.drained.ndjson');
+            await writeFile(snapshot, (await readFile(snapshot, 'utf8')).replace('Hello A', 'Hello B'));
+            const store = await open();
+            expect(await store.restore()).toBe(0);
+            expect(store.lastRestore?.problem).toBe('its checksum does not match (cut short or changed)');
+            expect(store.mayHold(clientId)).toBe(false);
+            expect(await files()).toEqual([]);
+        });
+
+        it('forgets a restored client when its window passes, and hands on those nobody claimed at the next drain', async () => {
+            const [soon, later] = [newClientId(), newClientId()];
+            const store = await drainedAndRestarted([
+                {clientId: soon, frames: ['"soon"'], deadline: Date.now() + 50},
+                {clientId: later, frames: ['"later"'], deadline: Date.now() + 60_000},
+            ]);
+            await waitFor(() => !store.mayHold(soon), 'the end of its window');
+            await waitFor(async () => (await files()).length === 1, 'its file to be removed');
+            expect(await files()).toEqual([`${later}.ndjson`]);
+            // Drained again without being claimed: still handed on
+            await store.seal([]);
+            await store.close();
+            opened.length = 0;
+            const next = await open();
+            expect(await next.restore()).toBe(1);
+            expect(await next.claim(later, alice)).toMatchObject({messages: ['"later"'], recorded: 1});
+        });
+
+        it('does not seal into a folder a later instance has taken over', async () => {
+            const first = await FileReconnectBufferStore.open(folder);
+            const second = await FileReconnectBufferStore.open(folder, true);
+            opened.push(second);
+            await expect(first.seal([{clientId: newClientId(), session: alice, deadline: Date.now() + 1000}])).rejects.toThrow('taken over');
+            await first.close();
+            expect(await files()).toEqual([]);
+        });
     });
 
     describe('folder lock', () => {
