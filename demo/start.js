@@ -64,13 +64,18 @@ const main = async () => {
     const displayHost = host === '127.0.0.1' || host === '0.0.0.0' || host === '::' ? 'localhost' : host;
     process.stdout.write(`READY http://${displayHost}:${port}/websocket/test\n`);
 
+    // As Mashroom's own launcher stops: at once on SIGINT, on SIGTERM after WAIT_BEFORE_SERVER_CLOSE seconds (the
+    // WebSocket plugin drains its clients on the same signals); the server exits once its connections have ended
+    let stopping = false;
     const stop = () => {
-        // Mashroom's stop waits for open connections; WebSocket clients would keep it waiting
-        setTimeout(() => process.exit(0), 2000).unref();
-        context.server.stop().catch(() => process.exit(1));
+        if (!stopping) {
+            stopping = true;
+            context.server.stop().catch(() => process.exit(1));
+        }
     };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
+    const waitSec = Number.parseInt(process.env.WAIT_BEFORE_SERVER_CLOSE ?? '', 10);
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', () => (waitSec > 0 ? setTimeout(stop, waitSec * 1000) : stop()));
 };
 
 main().catch((error) => {

@@ -21,24 +21,21 @@ export const drain = async (clients: ReadonlyArray<ServerClient>, store: Reconne
             client.connectionLost(connection);
         }
     }
-    // A client whose buffer is not stored in time cannot be resumed in full: it is not handed on
-    const stored = new Set<ServerClient>();
-    const allStored = Promise.all(clients.map((client) => client.buffered().then(() => stored.add(client))));
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([allStored, new Promise((resolve) => {
-        timer = setTimeout(resolve, timeoutMs);
-    })]);
-    clearTimeout(timer);
+    const deadline = started + timeoutMs;
+    await settledBefore(clients, deadline);
+    // Once they have left, nothing more is appended; what was appended meanwhile must be stored before the seal
+    const leaving = clients.map((client) => client.leave());
+    const stored = await settledBefore(clients, deadline);
     const sealed: Array<SealedClient> = [];
     let late = 0;
-    for (const client of clients) {
-        const waiting = client.leave();
-        if (waiting && stored.has(client)) {
+    leaving.forEach((waiting, index) => {
+        // A client whose buffer is not stored in time cannot be resumed in full: it is not handed on
+        if (waiting && stored.has(clients[index])) {
             sealed.push(waiting);
         } else if (waiting) {
             late++;
         }
-    }
+    });
     try {
         await store.seal(sealed);
         logger.info(`Drained ${sealed.length} client(s) into ${store.description} in ${Date.now() - started} ms: they resume on their next connection`);
@@ -52,4 +49,18 @@ export const drain = async (clients: ReadonlyArray<ServerClient>, store: Reconne
         socket.close(CLOSE_SERVICE_RESTART, 'Server restart');
     }
     return sockets;
+};
+
+/** The clients whose buffer operations asked for so far have settled by the deadline */
+const settledBefore = async (clients: ReadonlyArray<ServerClient>, deadline: number): Promise<Set<ServerClient>> => {
+    const settled = new Set<ServerClient>();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+        Promise.all(clients.map((client) => client.buffered().then(() => settled.add(client)))),
+        new Promise((resolve) => {
+            timer = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+        }),
+    ]);
+    clearTimeout(timer);
+    return settled;
 };

@@ -1,6 +1,8 @@
 import {spawn} from 'child_process';
 import type {ChildProcess} from 'child_process';
 import {copyFile, mkdtemp, rm, writeFile} from 'fs/promises';
+import {createServer} from 'net';
+import type {AddressInfo} from 'net';
 import {tmpdir} from 'os';
 import {join, resolve} from 'path';
 
@@ -14,6 +16,12 @@ export type MashroomServerOptions = {
     readonly websocket?: Record<string, unknown>;
     /** Further plugin package folders (a folder that is a package, or one that contains packages) */
     readonly extraPluginFolders?: ReadonlyArray<string>;
+    /** Sessions in files below the root folder, so that they outlive a restart (default: in memory) */
+    readonly fileSessions?: boolean;
+    /** A fixed port, so that a restart keeps the URL (default: a free one) */
+    readonly port?: number;
+    /** Environment of the server process, besides the test's own */
+    readonly env?: Readonly<Record<string, string>>;
 };
 
 export type RunningMashroomServer = {
@@ -23,7 +31,20 @@ export type RunningMashroomServer = {
     readonly rootFolder: string;
     /** Everything the server printed so far */
     output(): string;
+    /** Send the process a signal and resolve once it has exited (nothing is cleaned up) */
+    signal(name: NodeJS.Signals): Promise<{code: number | null; signal: NodeJS.Signals | null}>;
+    /** Start a new server process on the same root folder, config and port (after this one has exited) */
+    restart(): Promise<RunningMashroomServer>;
     stop(): Promise<void>;
+};
+
+/** A loopback port that is free now */
+export const freePort = async (): Promise<number> => {
+    const server = createServer();
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const {port} = server.address() as AddressInfo;
+    await new Promise((resolve) => server.close(resolve));
+    return port;
 };
 
 /**
@@ -40,8 +61,8 @@ export const startMashroomServer = async (options: MashroomServerOptions = {}): 
     }));
     await writeFile(join(rootFolder, 'mashroom.json'), JSON.stringify({
         name: 'Mashroom WebSocket E2E',
-        // A free port; the launcher reports which
-        port: 0,
+        // A free port unless one is given; the launcher reports which
+        port: options.port ?? 0,
         indexPage: '/websocket/test',
         pluginPackageFolders: [
             {path: PACKAGE_ROOT},
@@ -49,7 +70,8 @@ export const startMashroomServer = async (options: MashroomServerOptions = {}): 
             ...(options.extraPluginFolders ?? []).map((path) => ({path})),
         ],
         plugins: {
-            'Mashroom Session Middleware': {provider: 'memory', session: {secret: 'e2e-secret'}},
+            'Mashroom Session Middleware': {provider: options.fileSessions ? 'Mashroom Session Filestore Provider' : 'memory', session: {secret: 'e2e-secret'}},
+            'Mashroom Session Filestore Provider': {path: './data/sessions'},
             'Mashroom Security Services': {provider: 'Mashroom Security Simple Provider', acl: './acl.json'},
             'Mashroom Storage Filestore Provider': {dataFolder: './data/storage'},
             'Mashroom Messaging Services': {topicACL: './topicACL.json'},
@@ -57,15 +79,15 @@ export const startMashroomServer = async (options: MashroomServerOptions = {}): 
         },
     }, null, 2));
 
-    return launch(rootFolder, () => rm(rootFolder, {recursive: true, force: true}));
+    return launch(rootFolder, () => rm(rootFolder, {recursive: true, force: true}), options.port ?? 0, options.env ?? {});
 };
 
 /** The demo exactly as `npm start` runs it (config in demo/), on a free loopback port */
-export const startDemoServer = (): Promise<RunningMashroomServer> => launch(DEMO, async () => undefined);
+export const startDemoServer = (): Promise<RunningMashroomServer> => launch(DEMO, async () => undefined, 0, {});
 
-const launch = async (rootFolder: string, cleanUp: () => Promise<void>): Promise<RunningMashroomServer> => {
+const launch = async (rootFolder: string, cleanUp: () => Promise<void>, fixedPort: number, env: Readonly<Record<string, string>>): Promise<RunningMashroomServer> => {
     const child = spawn(process.execPath, [join(DEMO, 'start.js'), rootFolder], {
-        env: {...process.env, PORT: '0', HOST: '127.0.0.1', NODE_ENV: 'test'},
+        env: {...process.env, ...env, PORT: String(fixedPort), HOST: '127.0.0.1', NODE_ENV: 'test'},
         stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -97,6 +119,12 @@ const launch = async (rootFolder: string, cleanUp: () => Promise<void>): Promise
         wsOrigin: `ws://127.0.0.1:${port}`,
         rootFolder,
         output: () => output,
+        signal: async (name) => {
+            child.kill(name);
+            await exited;
+            return {code: child.exitCode, signal: child.signalCode};
+        },
+        restart: () => launch(rootFolder, cleanUp, port, env),
         stop: async () => {
             await stopProcess(child, exited);
             await cleanUp();
