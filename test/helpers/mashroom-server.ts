@@ -18,6 +18,8 @@ export type MashroomServerOptions = {
     readonly extraPluginFolders?: ReadonlyArray<string>;
     /** Sessions in files below the root folder, so that they outlive a restart (default: in memory) */
     readonly fileSessions?: boolean;
+    /** Sessions in files in this folder, shared by every server given the same (implies fileSessions) */
+    readonly sessionFolder?: string;
     /** A fixed port, so that a restart keeps the URL (default: a free one) */
     readonly port?: number;
     /** Environment of the server process, besides the test's own */
@@ -70,8 +72,11 @@ export const startMashroomServer = async (options: MashroomServerOptions = {}): 
             ...(options.extraPluginFolders ?? []).map((path) => ({path})),
         ],
         plugins: {
-            'Mashroom Session Middleware': {provider: options.fileSessions ? 'Mashroom Session Filestore Provider' : 'memory', session: {secret: 'e2e-secret'}},
-            'Mashroom Session Filestore Provider': {path: './data/sessions'},
+            'Mashroom Session Middleware': {
+                provider: options.fileSessions || options.sessionFolder ? 'Mashroom Session Filestore Provider' : 'memory',
+                session: {secret: 'e2e-secret'},
+            },
+            'Mashroom Session Filestore Provider': {path: options.sessionFolder ?? './data/sessions'},
             'Mashroom Security Services': {provider: 'Mashroom Security Simple Provider', acl: './acl.json'},
             'Mashroom Storage Filestore Provider': {dataFolder: './data/storage'},
             'Mashroom Messaging Services': {topicACL: './topicACL.json'},
