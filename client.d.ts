@@ -53,8 +53,12 @@ declare namespace MashroomWebSocketClient {
         /** Where clientId and lastSeq are kept (default: sessionStorage if there is one; null: memory only) */
         storage?: Storage | null;
         storageKey?: string;
-        /** Backoff of the reconnects: delay = initialDelayMs * factor^attempt, at most maxDelayMs, ± jitter */
-        reconnect?: {initialDelayMs?: number; maxDelayMs?: number; factor?: number; jitter?: number; maxAttempts?: number};
+        /**
+         * Backoff of the reconnects: delay = initialDelayMs * factor^attempt, at most maxDelayMs, ± jitter; after the
+         * server closed with 1001 or 1012 (it stops or restarts) the first delay is initialDelayMs plus a random part
+         * of restartSpreadMs (default 2000), so that the clients of a restarted server do not all come back at once
+         */
+        reconnect?: {initialDelayMs?: number; maxDelayMs?: number; factor?: number; jitter?: number; maxAttempts?: number; restartSpreadMs?: number};
         /** How soon after a message the client tells the server it has it (default 200) */
         ackDelayMs?: number;
         /** Take a connection that has been silent this long for dead and reconnect (default 0: never) */

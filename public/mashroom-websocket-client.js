@@ -25,6 +25,9 @@
     // connection counts as ready anyway (when no other frame says so earlier)
     const LEGACY_READY_MS = 3000;
     const SOCKET_OPEN = 1;
+    // Close codes of a server that stops or restarts (see the README, Deploys and restarts)
+    const CLOSE_GOING_AWAY = 1001;
+    const CLOSE_SERVICE_RESTART = 1012;
 
     /**
      * @typedef {{getItem(key: string): string | null; setItem(key: string, value: string): void; removeItem(key: string): void}} Storage
@@ -33,7 +36,7 @@
      *   webSocketOptions?: object,
      *   storage?: Storage | null,
      *   storageKey?: string,
-     *   reconnect?: {initialDelayMs?: number, maxDelayMs?: number, factor?: number, jitter?: number, maxAttempts?: number},
+     *   reconnect?: {initialDelayMs?: number, maxDelayMs?: number, factor?: number, jitter?: number, maxAttempts?: number, restartSpreadMs?: number},
      *   ackDelayMs?: number,
      *   idleTimeoutMs?: number,
      * }} ClientOptions
@@ -117,8 +120,8 @@
             this._webSocketOptions = opts.webSocketOptions;
             this._storage = opts.storage === undefined ? defaultStorage() : opts.storage;
             this._storageKey = opts.storageKey || `mashroom-websocket:${url.split('?')[0]}`;
-            const {initialDelayMs = 250, maxDelayMs = 10000, factor = 2, jitter = 0.3, maxAttempts = Infinity} = opts.reconnect || {};
-            this._backoff = {initialDelayMs, maxDelayMs, factor, jitter, maxAttempts};
+            const {initialDelayMs = 250, maxDelayMs = 10000, factor = 2, jitter = 0.3, maxAttempts = Infinity, restartSpreadMs = 2000} = opts.reconnect || {};
+            this._backoff = {initialDelayMs, maxDelayMs, factor, jitter, maxAttempts, restartSpreadMs};
             this._ackDelayMs = opts.ackDelayMs === undefined ? 200 : opts.ackDelayMs;
             this._idleTimeoutMs = opts.idleTimeoutMs || 0;
 
@@ -251,7 +254,7 @@
                 const disconnected = {name: 'disconnected'};
                 this._state = disconnected;
                 this._emit('error', error);
-                this._backOff(disconnected, attempts);
+                this._backOff(disconnected, attempts, false);
                 return;
             }
             /** @type {Connection} */
@@ -486,21 +489,24 @@
             this._state = next;
             this._emit('close', {code, reason, willReconnect});
             if (willReconnect) {
-                this._backOff(next, attempts);
+                this._backOff(next, attempts, code === CLOSE_GOING_AWAY || code === CLOSE_SERVICE_RESTART);
             }
         }
 
         /**
          * @private Disconnected -> waiting, unless the listeners that were just told connected or closed, or the
-         * attempts are used up
-         * @param {State} disconnected @param {number} attempts
+         * attempts are used up. When the server went away (a restart or a deploy: every client of it reconnects now)
+         * the first delay is spread evenly over restartSpreadMs, so that they do not all arrive at once
+         * @param {State} disconnected @param {number} attempts @param {boolean} serverLeft
          */
-        _backOff(disconnected, attempts) {
-            const {initialDelayMs, maxDelayMs, factor, jitter, maxAttempts} = this._backoff;
+        _backOff(disconnected, attempts, serverLeft) {
+            const {initialDelayMs, maxDelayMs, factor, jitter, maxAttempts, restartSpreadMs} = this._backoff;
             if (this._state !== disconnected || attempts >= maxAttempts) {
                 return;
             }
-            const delay = Math.min(maxDelayMs, initialDelayMs * factor ** attempts) * (1 - jitter + 2 * jitter * Math.random());
+            const delay = serverLeft && attempts === 0
+                ? initialDelayMs + restartSpreadMs * Math.random()
+                : Math.min(maxDelayMs, initialDelayMs * factor ** attempts) * (1 - jitter + 2 * jitter * Math.random());
             /** @type {Waiting} */
             const waiting = {
                 name: 'waiting',

@@ -70,6 +70,11 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
         return this.#restored.has(clientId);
     }
 
+    async waits(clientId: string, claimant: Pick<BufferedSession, 'username' | 'connectPath'>): Promise<boolean> {
+        const session = this.#restored.get(clientId)?.session;
+        return session !== undefined && session.username === claimant.username && session.connectPath === claimant.connectPath;
+    }
+
     /**
      * A client this process knows: its buffer as it is. One an earlier process drained: only for a claimant of the
      * same session (null otherwise), and the count it was restored with must still be there.

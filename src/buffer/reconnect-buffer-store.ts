@@ -47,6 +47,13 @@ export interface ReconnectBufferStore {
     mayHold(clientId: string): boolean;
 
     /**
+     * Whether the store holds the client waiting for a claim by this user on this connect path, as far as it can
+     * tell now (the claim decides): for a request that names a client only by its cookie, which is worth a claim
+     * only if it is there
+     */
+    waits(clientId: string, claimant: Pick<BufferedSession, 'username' | 'connectPath'>): Promise<boolean>;
+
+    /**
      * A client starts waiting for a reconnect: keep its messages for ttlMs (its reconnect window), starting
      * with `messages` (what its connection had not acknowledged). A shared store does it in one step: a claim
      * by another node sees the client with all of them or not at all. A buffer this node already holds for it

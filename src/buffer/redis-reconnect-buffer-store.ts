@@ -199,6 +199,11 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
         // Sessions of other nodes must stay; those of a previous process of this one expire by themselves
     }
 
+    async waits(clientId: string, claimant: Pick<BufferedSession, 'username' | 'connectPath'>): Promise<boolean> {
+        const [state, username, connectPath] = await this.redis.hmget(this.keysOf(clientId)[0], 'state', 'username', 'connectPath');
+        return state === 'waiting' && username === claimant.username && connectPath === claimant.connectPath;
+    }
+
     mayHold(): boolean {
         // Any node may have let it go into Redis; the claim finds out
         return this.available;

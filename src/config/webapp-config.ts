@@ -32,6 +32,8 @@ export type WebAppConfig = {
     readonly reconnectMessageBufferMaxTotalBytes: number;
     /** Redis for the reconnect buffer of a cluster (clients resume on any node), or null */
     readonly reconnectMessageBufferRedis: {readonly url: string; readonly keyPrefix: string} | null;
+    /** Name the client in a cookie of the handshake response, so that a reconnect without `?clientId=` resumes too */
+    readonly clientIdCookie: boolean;
 };
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'mashroom:websocket:';
@@ -76,6 +78,11 @@ export const parseWebAppConfig = (raw: MashroomPluginConfig): WebAppConfig => {
         problems.push(`enableKeepAlive must be true or false (got ${describe(enableKeepAlive)})`);
     }
 
+    const clientIdCookie = raw.clientIdCookie;
+    if (clientIdCookie !== undefined && typeof clientIdCookie !== 'boolean') {
+        problems.push(`clientIdCookie must be true or false (got ${describe(clientIdCookie)})`);
+    }
+
     const config: WebAppConfig = {
         path,
         reconnectMessageBufferFolder,
@@ -92,6 +99,7 @@ export const parseWebAppConfig = (raw: MashroomPluginConfig): WebAppConfig => {
         reconnectMessageBufferMaxBytes: parseNumber(raw, 'reconnectMessageBufferMaxBytes', {min: 1, integer: true}, problems),
         reconnectMessageBufferMaxTotalBytes: parseNumber(raw, 'reconnectMessageBufferMaxTotalBytes', {min: 1, integer: true}, problems),
         reconnectMessageBufferRedis: parseRedis(raw.reconnectMessageBufferRedis, problems),
+        clientIdCookie: clientIdCookie !== false,
     };
     if (problems.length > 0) {
         throw new WebAppConfigError(problems);

@@ -30,6 +30,8 @@ export type WebSocketServerOptions = {
     readonly resumeProbeTimeoutMs: number;
     /** How long a drain may take to store the clients' buffers before it closes their connections anyway */
     readonly drainTimeoutMs: number;
+    /** Name the client in a cookie of the handshake response (with a buffer store; see protocol/client-cookie) */
+    readonly clientIdCookie: boolean;
     readonly loggerFactory: MashroomLoggerFactory;
 };
 

@@ -13,6 +13,7 @@ import {BufferBudget} from '../buffer/buffer-budget';
 import type {ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
 import type {ClientHost} from '../client/client-host';
 import {ServerClient, idFrameOf} from '../client/server-client';
+import {clientCookie} from '../protocol/client-cookie';
 import {newClientId} from '../protocol/client-id';
 import {MessageSerializer} from '../protocol/message-serializer';
 import {CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, DELIVERY_PROTOCOL} from '../protocol/wire';
@@ -54,6 +55,8 @@ export class MashroomWebSocketServer {
     readonly #resumption: Resumption;
     readonly #host: ClientHost;
     #bufferStore: ReconnectBufferStore | null = null;
+    /** The cookie each handshake response in progress sets (see upgrade) */
+    readonly #handshakeCookies = new WeakMap<IncomingMessage, string>();
     #disposal: Promise<void> | null = null;
 
     constructor(options: WebSocketServerOptions) {
@@ -69,6 +72,10 @@ export class MashroomWebSocketServer {
             closeTimeoutMs: options.closeGraceMs,
             // The client library asks for the delivery protocol; everybody else gets plain messages
             selectProtocol: (offered) => (offered.has(DELIVERY_PROTOCOL) ? DELIVERY_PROTOCOL : false),
+            extraHeader: (request) => {
+                const cookie = this.#handshakeCookies.get(request);
+                return cookie === undefined ? null : `Set-Cookie: ${cookie}`;
+            },
         });
         this.#heartbeat = new Heartbeat(this.#clients, options, logger);
         this.#router = new SocketRouter(this.#listeners, logger, {maxMessageSizeBytes: options.maxMessageSizeBytes, reconnectTimeoutMs: options.reconnectTimeoutMs});
@@ -143,6 +150,20 @@ export class MashroomWebSocketServer {
     }
 
     /**
+     * Whether the client a request names only by its cookie may be resumed by this user on this path: it is
+     * here, or the store holds it waiting. Otherwise the request is served as a new client, and its response names
+     * that one (a cookie naming a client that has expired would otherwise be sent again and again).
+     */
+    async mayResumeByCookie(clientId: string, username: string, connectPath: string): Promise<boolean> {
+        const client = this.#clients.get(clientId);
+        if (client) {
+            return client.user.username === username && client.connectPath === connectPath;
+        }
+        const store = this.#bufferStore;
+        return store !== null && store.mayHold(clientId) && await store.waits(clientId, {username, connectPath}).catch(() => false);
+    }
+
+    /**
      * Complete an authenticated upgrade: resume the requested client if the same user may, otherwise create a new
      * one if there is room. Synchronous from the capacity check to the registration.
      */
@@ -154,6 +175,13 @@ export class MashroomWebSocketServer {
         const route = this.#admission.route(connect, sequenced);
         if (route.kind === 'refused') {
             return route.outcome;
+        }
+        // The id the connection asks for or gets: if it starts afresh after all (see Resumption), the cookie names the
+        // client it asked for, and a later request with it is served as a new client once that one is gone
+        const clientId = route.kind === 'existing' ? route.client.clientId : route.kind === 'claim' ? route.clientId : newClientId();
+        const cookie = this.#options.clientIdCookie && this.#bufferStore ? clientCookie(clientId, this.#options.basePath + connect.connectPath, request) : null;
+        if (cookie !== null) {
+            this.#handshakeCookies.set(request, cookie);
         }
         this.#wss.handleUpgrade(request, socket, head, (webSocket) => {
             // Its errors are listened to from the start, whatever becomes of it
@@ -168,7 +196,7 @@ export class MashroomWebSocketServer {
                 } else if (route.kind === 'claim') {
                     this.#resumption.claim(route.clientId, webSocket, connect, sequenced);
                 } else {
-                    this.#addClient(webSocket, connect);
+                    this.#addClient(webSocket, connect, clientId);
                 }
             } catch (error) {
                 // Upgraded already: no HTTP status can be sent any more
@@ -264,8 +292,7 @@ export class MashroomWebSocketServer {
         }
     }
 
-    #addClient(socket: WebSocket, connect: ConnectRequest): void {
-        const clientId = newClientId();
+    #addClient(socket: WebSocket, connect: ConnectRequest, clientId = newClientId()): void {
         const {user, connectPath, requestLoggerContext} = connect;
         const loggerContext = {...requestLoggerContext, username: user.username, clientId};
         const client = ServerClient.connected(this.#host, socket, connectPath, user, loggerContext, clientId, socket.protocol === DELIVERY_PROTOCOL);

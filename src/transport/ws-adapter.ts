@@ -1,3 +1,4 @@
+import type {IncomingMessage} from 'http';
 import {Socket} from 'net';
 import WebSocket, {WebSocketServer} from 'ws';
 import type {ServerOptions} from 'ws';
@@ -22,6 +23,8 @@ export type WsServerOptions = {
     readonly closeTimeoutMs: number;
     /** The subprotocol to accept of those offered, or false */
     readonly selectProtocol: (offered: Set<string>) => string | false;
+    /** A header line to add to the handshake response to this request, or null */
+    readonly extraHeader: (request: IncomingMessage) => string | null;
 };
 
 const installedWsVersion = (): string => {
@@ -58,7 +61,14 @@ export class WsAdapter {
             closeTimeout: options.closeTimeoutMs,
             handleProtocols: (protocols) => options.selectProtocol(protocols),
         };
-        return new WebSocketServer(serverOptions);
+        const server = new WebSocketServer(serverOptions);
+        server.on('headers', (headers: Array<string>, request: IncomingMessage) => {
+            const header = options.extraHeader(request);
+            if (header !== null) {
+                headers.push(header);
+            }
+        });
+        return server;
     }
 
     /**

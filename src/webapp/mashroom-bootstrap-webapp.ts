@@ -43,6 +43,7 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         ackDelayMs: ACK_DELAY_MS,
         resumeProbeTimeoutMs: RESUME_PROBE_TIMEOUT_MS,
         drainTimeoutMs: DRAIN_TIMEOUT_MS,
+        clientIdCookie: config.clientIdCookie,
         loggerFactory,
     });
     installServer(server);

@@ -5,6 +5,7 @@ import type {
     MashroomPluginContextHolder,
 } from '@mashroom/mashroom/type-definitions';
 import type {WebAppConfig} from '../config/webapp-config';
+import {clientIdOfCookie} from '../protocol/client-cookie';
 import {isConnectTargetError, parseConnectTarget} from '../protocol/connect-target';
 import {preview} from '../protocol/incoming-frame';
 import type {UpgradeOutcome} from '../server/server-options';
@@ -62,7 +63,9 @@ export const createUpgradeHandler = (
         if (target.rejectedClientId !== null) {
             refusals.log(logger, 'warn', 'client-id', `Ignoring clientId '${preview(target.rejectedClientId)}': not an id this server issues`);
         }
-        if (!server.mayAdmit(target.requestedClientId)) {
+        // ?clientId= wins; the cookie stands in for it where a client cannot add it to its URL (see client-cookie)
+        const cookieClientId = target.requestedClientId === null && config.clientIdCookie ? clientIdOfCookie(request.headers.cookie) : null;
+        if (!server.mayAdmit(target.requestedClientId ?? cookieClientId)) {
             refusals.log(logger, 'warn', 'capacity', `Refusing WebSocket upgrade: ${REFUSALS[server.stopped ? 'stopped' : 'full'](config)}`);
             refuseUpgrade(socket, 503);
             return;
@@ -89,11 +92,22 @@ export const createUpgradeHandler = (
             return;
         }
 
+        let requestedClientId = target.requestedClientId;
+        if (cookieClientId !== null) {
+            if (await withTimeout(server.mayResumeByCookie(cookieClientId, user.username, target.connectPath), config.upgradeTimeoutSec * 1000) === true) {
+                requestedClientId = cookieClientId;
+            }
+            if (socket.destroyed) {
+                logger.info('The client went away while the client its cookie names was looked up');
+                return;
+            }
+        }
+
         socket.removeListener('error', onEarlySocketError);
         const outcome = server.upgrade(request, socket, head, {
             connectPath: target.connectPath,
             user,
-            requestedClientId: target.requestedClientId,
+            requestedClientId,
             requestLoggerContext: logger.getContext() ?? {},
             lastSeq: target.lastSeq,
         });

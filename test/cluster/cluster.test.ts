@@ -187,6 +187,27 @@ describe('a cluster with the reconnect buffer in Redis', () => {
         expect(thief.client.received).toHaveLength(1);
     });
 
+    it('resumes on B by its cookie alone a client that dropped from A; a cookie naming a client that Redis does not hold gets a new one, named in the response', async () => {
+        const {client, clientId} = await connect(a, 'alice');
+        expect(client.setCookies).toEqual([`mashroom-websocket-client=${clientId}; Path=/websocket/c; HttpOnly; SameSite=Strict`]);
+        await client.drop();
+        await waitFor(async () => (await clientsOf(a)).some((info) => info.clientId === clientId && !info.alive), 'A to notice the drop');
+        await a.ask({cmd: 'send', clientId, message: {sent: 'on A'}});
+
+        const withCookie = (id: string) => ({cookie: `${sessionCookie('alice')}; mashroom-websocket-client=${id}`});
+        const resumed = await TestClient.connect(`${b.wsOrigin}/websocket/c`, withCookie(clientId));
+        clients.push(resumed);
+        expect(await resumed.clientId()).toBe(clientId);
+        expect(await resumed.nextJson()).toEqual({sent: 'on A'});
+
+        const unknownId = '0b7e3c52-4f1e-4d7a-9c7e-2f6a1b0c9d8e';
+        const fresh = await TestClient.connect(`${b.wsOrigin}/websocket/c`, withCookie(unknownId));
+        clients.push(fresh);
+        const freshId = await fresh.clientId();
+        expect(freshId).not.toBe(unknownId);
+        expect(fresh.setCookies).toEqual([`mashroom-websocket-client=${freshId}; Path=/websocket/c; HttpOnly; SameSite=Strict`]);
+    });
+
     it('keeps serving while Redis is down, with resuming off, and resumes across nodes again when it is back', async () => {
         // Starting up (one connection ready before the other) is not an outage, and neither is stopping
         const availability = async (node: Node): Promise<Array<string>> => (await logsOf(node))

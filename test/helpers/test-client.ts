@@ -25,7 +25,11 @@ export class TestClient {
     private readIndex = 0;
     private waiter: (() => void) | null = null;
 
-    private constructor(readonly socket: WebSocket) {
+    /**
+     * @param socket
+     * @param setCookies The Set-Cookie headers of the handshake response
+     */
+    private constructor(readonly socket: WebSocket, readonly setCookies: ReadonlyArray<string>) {
         socket.on('message', (data, isBinary) => {
             this.received.push(isBinary ? `<binary ${(data as Buffer).length}>` : data.toString());
             this.waiter?.();
@@ -44,8 +48,12 @@ export class TestClient {
     static connect(url: string, auth: Auth, options: ClientOptions = {}, protocols: Array<string> = []): Promise<TestClient> {
         const headers = {...options.headers, ...authHeaders(auth)};
         const socket = new WebSocket(url, protocols, {...options, headers});
+        let setCookies: ReadonlyArray<string> = [];
+        socket.once('upgrade', (response) => {
+            setCookies = response.headers['set-cookie'] ?? [];
+        });
         return new Promise((resolve, reject) => {
-            socket.once('open', () => resolve(new TestClient(socket)));
+            socket.once('open', () => resolve(new TestClient(socket, setCookies)));
             socket.once('unexpected-response', (request, response) => {
                 reject(new Error(`Upgrade refused with HTTP ${response.statusCode}`));
                 response.resume();

@@ -81,6 +81,11 @@ class HeldSharedStore implements ReconnectBufferStore {
         return true;
     }
 
+    async waits(clientId: string, claimant: Pick<BufferedSession, 'username' | 'connectPath'>): Promise<boolean> {
+        const entry = this.sessions.get(clientId);
+        return entry?.state === 'waiting' && entry.session.username === claimant.username && entry.session.connectPath === claimant.connectPath;
+    }
+
     async restore(): Promise<number> {
         return 0;
     }

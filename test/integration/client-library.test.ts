@@ -427,7 +427,7 @@ describe('the client library', () => {
                 ws.close(1012, 'Restarting');
             }
         });
-        const client = new MashroomWebSocketClient(url, {WebSocket, storage: null, reconnect: {initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 2}});
+        const client = new MashroomWebSocketClient(url, {WebSocket, storage: null, reconnect: {initialDelayMs: 1, maxDelayMs: 5, maxAttempts: 2, restartSpreadMs: 5}});
         libraries.push(client);
         const closes: Array<boolean> = [];
         client.on('close', ({willReconnect}) => closes.push(willReconnect));
@@ -523,6 +523,41 @@ describe('the client library', () => {
             jest.advanceTimersByTime(60_000);
             expect(dials).toBe(2);
         } finally {
+            jest.useRealTimers();
+        }
+    });
+
+    it.each([
+        [1012, 'restarts', 100 + 0.75 * 2000],
+        [1001, 'goes away', 100 + 0.75 * 2000],
+        [1011, 'fails', 100],
+    ])('spreads its first reconnect over restartSpreadMs only when the server %s (%s): after %d ms here', async (code, _what, delayMs) => {
+        server = await startTestServer();
+        let dials = 0;
+        class CountingWebSocket extends WebSocket {
+            constructor(address: string, protocols?: Array<string>) {
+                super(address, protocols);
+                dials++;
+            }
+        }
+        const url = await fakeServer((ws) => ws.close(code, 'Bye'));
+        jest.useFakeTimers({doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'hrtime', 'performance']});
+        const random = jest.spyOn(Math, 'random').mockReturnValue(0.75);
+        try {
+            const client = new MashroomWebSocketClient(url, {WebSocket: CountingWebSocket, storage: null, reconnect: {initialDelayMs: 100, jitter: 0}});
+            libraries.push(client);
+            const closes: Array<number> = [];
+            client.on('close', (event) => closes.push(event.code));
+            client.connect();
+            await waitFor(() => closes.length === 1, 'the close');
+            expect(closes).toEqual([code]);
+            jest.advanceTimersByTime(delayMs - 1);
+            expect(dials).toBe(1);
+            jest.advanceTimersByTime(1);
+            expect(dials).toBe(2);
+            client.close();
+        } finally {
+            random.mockRestore();
             jest.useRealTimers();
         }
     });

@@ -25,6 +25,10 @@ class FaultyStore implements ReconnectBufferStore {
         return this.store.mayHold(clientId);
     }
 
+    waits(clientId: string, claimant: Pick<BufferedSession, 'username' | 'connectPath'>): Promise<boolean> {
+        return this.store.waits(clientId, claimant);
+    }
+
     async claim(clientId: string, claimant: BufferedSession): Promise<ClaimedBuffer | null> {
         const claimed = await this.store.claim(clientId, claimant);
         if (!this.faulty || !claimed) {

@@ -50,6 +50,10 @@ class ControlledStore implements ReconnectBufferStore {
         return false;
     }
 
+    async waits(): Promise<boolean> {
+        return false;
+    }
+
     async restore(): Promise<number> {
         return 0;
     }

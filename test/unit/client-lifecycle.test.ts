@@ -95,6 +95,10 @@ class HeldStore implements ReconnectBufferStore {
         return false;
     }
 
+    async waits(): Promise<boolean> {
+        return false;
+    }
+
     async restore(): Promise<number> {
         return 0;
     }

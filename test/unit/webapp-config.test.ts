@@ -19,6 +19,7 @@ describe('parseWebAppConfig', () => {
             reconnectMessageBufferMaxBytes: 1048576,
             reconnectMessageBufferMaxTotalBytes: 268435456,
             reconnectMessageBufferRedis: null,
+            clientIdCookie: true,
         });
     });
 
@@ -58,6 +59,7 @@ describe('parseWebAppConfig', () => {
         [{reconnectTimeoutSec: '5'}, 'reconnectTimeoutSec must be a number >= 0 (got "5")'],
         [{restrictToRoles: [1]}, 'restrictToRoles must be a list of role names or null'],
         [{enableKeepAlive: 'yes'}, 'enableKeepAlive must be true or false'],
+        [{clientIdCookie: 'no'}, 'clientIdCookie must be true or false (got "no")'],
         [{keepAliveIntervalSec: 0}, 'keepAliveIntervalSec must be a number > 0'],
         [{keepAliveIntervalSec: Infinity}, 'keepAliveIntervalSec must be a number > 0'],
         [{maxConnections: 1.5}, 'maxConnections must be a whole number >= 0'],

@@ -85,7 +85,7 @@ describe('WsAdapter', () => {
 
     it('creates a server that never negotiates compression, whatever the client offers', async () => {
         const adapter = new WsAdapter(() => undefined);
-        const wss = adapter.createServer({maxPayload: 1024, closeTimeoutMs: 1000, selectProtocol: () => false});
+        const wss = adapter.createServer({maxPayload: 1024, closeTimeoutMs: 1000, selectProtocol: () => false, extraHeader: () => null});
         await serving(wss, async (url) => {
             const connected = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
             const client = new WebSocket(url, {perMessageDeflate: true});
@@ -95,6 +95,26 @@ describe('WsAdapter', () => {
             expect(adapter.rawSocketOf(server)).toBe(tcpSocketOf(server));
             client.terminate();
             server.terminate();
+        });
+    });
+
+    it('adds the header line asked for to the handshake response of that request only', async () => {
+        const adapter = new WsAdapter(() => undefined);
+        const wss = adapter.createServer({
+            maxPayload: 1024,
+            closeTimeoutMs: 1000,
+            selectProtocol: () => false,
+            extraHeader: (request) => (request.url === '/named' ? 'Set-Cookie: name=value; Path=/named' : null),
+        });
+        await serving(wss, async (url) => {
+            const responseOf = async (path: string) => {
+                const client = new WebSocket(`${url}${path}`);
+                const [response] = await new Promise<[{headers: Record<string, string | Array<string> | undefined>}]>((resolve) => client.once('upgrade', (...args) => resolve(args)));
+                client.terminate();
+                return response.headers['set-cookie'];
+            };
+            expect(await responseOf('/named')).toEqual(['name=value; Path=/named']);
+            expect(await responseOf('/other')).toBeUndefined();
         });
     });
 
