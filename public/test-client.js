@@ -49,6 +49,7 @@
     });
     client.on('close', function (/** @type {{code: number, reason: string, willReconnect: boolean}} */ event) {
         log('event', 'Connection closed, code ' + event.code + (event.reason ? ', reason: ' + event.reason : '') +
+            (event.code === 1012 ? ' (the server restarts and keeps this client for a resume)' : '') +
             (event.willReconnect ? '; reconnecting' : ''));
         showState(event.willReconnect ? 'Reconnecting' : 'Not connected');
     });

@@ -1,6 +1,6 @@
 import {chromium} from 'playwright-core';
 import type {Browser, Page} from 'playwright-core';
-import {startMashroomServer} from '../helpers/mashroom-server';
+import {freePort, startMashroomServer} from '../helpers/mashroom-server';
 import type {RunningMashroomServer} from '../helpers/mashroom-server';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -120,4 +120,62 @@ describe('the test page in a real browser', () => {
             await page.close();
         }
     }, 60_000);
+});
+
+/*
+ * The test page while its server is stopped with SIGTERM and started again on the same folder (sessions in
+ * files): the page, not reloaded, reconnects by itself and resumes its client.
+ */
+describe('the test page across a restart of its server', () => {
+    let server: RunningMashroomServer;
+    let restarted: RunningMashroomServer | null = null;
+    let browser: Browser;
+
+    beforeAll(async () => {
+        server = await startMashroomServer({
+            websocket: {restrictToRoles: ['WebSocketUser'], reconnectMessageBufferFolder: './data/websocket-buffer', reconnectTimeoutSec: 60},
+            fileSessions: true,
+            port: await freePort(),
+        });
+        browser = await chromium.launch({executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS});
+    }, 90_000);
+
+    afterAll(async () => {
+        await browser?.close();
+        const output = `${server?.output() ?? ''}${restarted?.output() ?? ''}`;
+        await restarted?.stop();
+        await server?.stop();
+        expect(output).not.toMatch(/Unhandled promise rejection|Uncaught exception/);
+    });
+
+    it('shows the drain (1012) and the resume of the same client once the server is back', async () => {
+        const page = await browser.newPage();
+        const logLines = page.locator('#log > div');
+        try {
+            await page.goto(`${server.httpOrigin}/websocket/test`);
+            await page.waitForURL(/\/login/);
+            await page.fill('#username', 'john');
+            await page.fill('#password', 'john');
+            await Promise.all([page.waitForURL(/\/websocket\/test/), page.press('#password', 'Enter')]);
+            await page.click('#connect');
+            const clientId = page.locator('#client-id');
+            await clientId.filter({hasText: /^[0-9a-f-]{36}$/}).waitFor();
+            const firstId = await clientId.textContent();
+            await logLines.filter({hasText: `Connected as new client ${firstId}`}).waitFor();
+
+            expect(await server.signal('SIGTERM')).toEqual({code: 0, signal: null});
+            await logLines.filter({hasText: /Connection closed, code 1012\b.* \(the server restarts and keeps this client for a resume\); reconnecting$/}).waitFor()
+                .catch(async (error: unknown) => {
+                    throw new Error(`${String(error)}\nThe page's log:\n${(await logLines.allTextContents()).join('\n')}`);
+                });
+            restarted = await server.restart();
+            await logLines.filter({hasText: `Resumed client ${firstId}`}).waitFor({timeout: 30_000});
+            expect(await page.locator('#state').textContent()).toBe('Connected');
+            expect(await logLines.filter({hasText: 'could not resume'}).count()).toBe(0);
+            await page.click('#send-greeting');
+            await logLines.filter({hasText: 'Received: {"greetings":"Hello John Doe!"}'}).waitFor();
+        } finally {
+            await page.close();
+        }
+    }, 90_000);
 });

@@ -1,6 +1,6 @@
 import {spawn} from 'child_process';
 import type {ChildProcess} from 'child_process';
-import {copyFile, mkdtemp, rm, writeFile} from 'fs/promises';
+import {copyFile, cp, mkdir, mkdtemp, readFile, rm, writeFile} from 'fs/promises';
 import {createServer} from 'net';
 import type {AddressInfo} from 'net';
 import {tmpdir} from 'os';
@@ -10,6 +10,8 @@ const PACKAGE_ROOT = resolve(__dirname, '../..');
 const DEMO = join(PACKAGE_ROOT, 'demo');
 export const ECHO_PLUGIN = join(PACKAGE_ROOT, 'test/fixtures/echo-plugin');
 const START_TIMEOUT_MS = 60_000;
+/** The storage folder below the root folder */
+const STORAGE = 'data/storage';
 
 export type MashroomServerOptions = {
     /** Overrides of the "Mashroom WebSocket Webapp" config */
@@ -24,6 +26,12 @@ export type MashroomServerOptions = {
     readonly port?: number;
     /** Environment of the server process, besides the test's own */
     readonly env?: Readonly<Record<string, string>>;
+    /** Further ACL rules, besides (and over) the demo's acl.json: path expression to rule */
+    readonly acl?: Readonly<Record<string, unknown>>;
+    /** The config of further plugins (such as "Mashroom Portal WebApp"), by plugin name */
+    readonly plugins?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+    /** A folder whose files are copied into the storage (of the Mashroom Storage Filestore Provider) before the first start */
+    readonly storageFixture?: string;
 };
 
 export type RunningMashroomServer = {
@@ -56,7 +64,13 @@ export const freePort = async (): Promise<number> => {
  */
 export const startMashroomServer = async (options: MashroomServerOptions = {}): Promise<RunningMashroomServer> => {
     const rootFolder = await mkdtemp(join(tmpdir(), 'mashroom-websocket-e2e-'));
-    await Promise.all(['users.json', 'acl.json', 'topicACL.json'].map((file) => copyFile(join(DEMO, file), join(rootFolder, file))));
+    await Promise.all(['users.json', 'topicACL.json'].map((file) => copyFile(join(DEMO, file), join(rootFolder, file))));
+    const demoAcl = JSON.parse(await readFile(join(DEMO, 'acl.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(join(rootFolder, 'acl.json'), JSON.stringify({...demoAcl, ...options.acl}, null, 2));
+    if (options.storageFixture) {
+        await mkdir(join(rootFolder, STORAGE), {recursive: true});
+        await cp(options.storageFixture, join(rootFolder, STORAGE), {recursive: true});
+    }
     await writeFile(join(rootFolder, 'log4js.json'), JSON.stringify({
         appenders: {console: {type: 'console', layout: {type: 'pattern', pattern: '%p %c - %m'}}},
         categories: {default: {appenders: ['console'], level: 'info'}},
@@ -78,9 +92,10 @@ export const startMashroomServer = async (options: MashroomServerOptions = {}): 
             },
             'Mashroom Session Filestore Provider': {path: options.sessionFolder ?? './data/sessions'},
             'Mashroom Security Services': {provider: 'Mashroom Security Simple Provider', acl: './acl.json'},
-            'Mashroom Storage Filestore Provider': {dataFolder: './data/storage'},
+            'Mashroom Storage Filestore Provider': {dataFolder: `./${STORAGE}`},
             'Mashroom Messaging Services': {topicACL: './topicACL.json'},
             'Mashroom WebSocket Webapp': options.websocket ?? {},
+            ...options.plugins,
         },
     }, null, 2));
 
