@@ -71,19 +71,41 @@ const pluginContext = () => {
  *   fanOut(path: string, message: unknown): Promise<void>;
  *   fanOutBurst(path: string, messages: Array<unknown>): void;
  *   clientCount(): number;
+ *   storm?: StormSupport;
  * }} Candidate
  */
 
 /**
- * A Mashroom WebSocket plugin package (this one or the original), bootstrapped as Mashroom does it
+ * What the storm workload needs of a server with a reconnect buffer (the plugins; a bare ws server has none)
+ * @typedef {{
+ *   waiting(path: string): number;
+ *   sendEach(path: string, messages: Array<unknown>): Promise<void>;
+ *   closeAll(path: string): void;
+ * }} StormSupport
+ */
+
+/**
+ * Whether a client of either plugin waits for a resume: ours says so in its state, the original keeps the timer of
+ * its reconnect window on the client object
+ * @param {any} client
+ */
+const isWaiting = (client) => client.state === 'waiting' || Boolean(client.reconnecting);
+
+/**
+ * A Mashroom WebSocket plugin package (this one or the original), bootstrapped as Mashroom does it; `buffered`:
+ * with the reconnect buffer in a folder (for the storm)
  * @param {string} packageRoot
+ * @param {boolean} buffered
  * @returns {Promise<Candidate>}
  */
-const pluginCandidate = async (packageRoot) => {
+const pluginCandidate = async (packageRoot, buffered) => {
     const packageJson = require(join(packageRoot, 'package.json'));
     const [webappPlugin, servicesPlugin] = packageJson.mashroom.plugins;
     const holder = pluginContext();
-    const config = {...webappPlugin.defaultConfig, enableKeepAlive: false, maxConnections: 1_000_000, maxMessageSizeBytes: 1048576};
+    const config = {
+        ...webappPlugin.defaultConfig, enableKeepAlive: false, maxConnections: 1_000_000, maxMessageSizeBytes: 1048576,
+        ...(buffered ? {reconnectMessageBufferFolder: join(holder.getPluginContext().serverConfig.serverRootFolder, 'buffer'), reconnectTimeoutSec: 300} : {}),
+    };
     const requireDefault = (/** @type {string} */ file) => {
         const loaded = require(resolve(packageRoot, file));
         return loaded.default ?? loaded;
@@ -119,6 +141,18 @@ const pluginCandidate = async (packageRoot) => {
             }
         },
         clientCount: () => service.getClientCount(),
+        storm: {
+            waiting: (path) => service.getClientsOnPath(path).filter(isWaiting).length,
+            // One client's messages in order, the clients side by side
+            sendEach: async (path, messages) => {
+                await Promise.all(service.getClientsOnPath(path).map(async (/** @type {any} */ client) => {
+                    for (const message of messages) {
+                        await service.sendMessage(client, message);
+                    }
+                }));
+            },
+            closeAll: (path) => service.getClientsOnPath(path).forEach((/** @type {any} */ client) => service.close(client)),
+        },
     };
 };
 
@@ -173,10 +207,10 @@ const bareCandidate = async () => {
     };
 };
 
-/** @type {Record<string, () => Promise<Candidate>>} */
+/** @type {Record<string, (buffered: boolean) => Promise<Candidate>>} */
 const CANDIDATES = {
-    'this': () => pluginCandidate(resolve(__dirname, '..')),
-    'original': () => pluginCandidate(resolve(__dirname, '../node_modules/mashroom-websocket-original')),
+    'this': (buffered) => pluginCandidate(resolve(__dirname, '..'), buffered),
+    'original': (buffered) => pluginCandidate(resolve(__dirname, '../node_modules/mashroom-websocket-original'), buffered),
     'bare ws': bareCandidate,
 };
 // BENCH_ALSO=<folder>[,<folder>...]: other builds of this package (worktrees of other commits, built) as more
@@ -186,7 +220,7 @@ for (const folder of (process.env.BENCH_ALSO ?? '').split(',').filter(Boolean)) 
     if (name in CANDIDATES) {
         throw new Error(`BENCH_ALSO: a candidate is already named ${name}; give the folder another name`);
     }
-    CANDIDATES[name] = () => pluginCandidate(resolve(folder));
+    CANDIDATES[name] = (buffered) => pluginCandidate(resolve(folder), buffered);
 }
 
 module.exports = {CANDIDATES, PATH};

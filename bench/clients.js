@@ -121,6 +121,102 @@ const echo = async (roundTrips) => {
     };
 };
 
+/**
+ * The storm: clients that know their id, dropped all at once, then resuming all at once
+ * @typedef {{cookie: string, id: string, socket: WebSocket | null, resumed: boolean, received: number}} StormClient
+ */
+/** @type {Array<StormClient>} */
+let storm = [];
+
+/**
+ * Open one socket and resolve with it and its client id, from the server's setClientId; every later message goes to
+ * `onLater` from the start (ws may emit the frames of one read at once, before a promise settles). The original
+ * sends no setClientId when it resumes a client: the first message is already a buffered one, of `resumeId`
+ * @param {string} url
+ * @param {string} cookie
+ * @param {string} resumeId
+ * @param {(id: string) => void} onLater
+ * @returns {Promise<{socket: WebSocket, id: string}>}
+ */
+const openWithId = (url, cookie, resumeId = '', onLater = () => undefined) => new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, {headers: {cookie}});
+    let id = /** @type {string | null} */ (null);
+    socket.on('message', (data) => {
+        if (id !== null) {
+            onLater(id);
+            return;
+        }
+        const frame = JSON.parse(data.toString());
+        id = frame.type === 'setClientId' ? String(frame.payload) : resumeId;
+        resolve({socket, id});
+        if (frame.type !== 'setClientId') {
+            onLater(id);
+        }
+    });
+    socket.once('error', reject);
+    socket.once('unexpected-response', (request, response) => reject(new Error(`HTTP ${response.statusCode}`)));
+});
+
+/**
+ * Run `task` for 0..count-1 with at most `concurrency` in flight
+ * @param {number} count @param {number} concurrency @param {(index: number) => Promise<void>} task
+ */
+const inFlight = async (count, concurrency, task) => {
+    let next = 0;
+    await Promise.all(Array.from({length: Math.min(concurrency, count)}, async () => {
+        while (next < count) {
+            await task(next++);
+        }
+    }));
+};
+
+/**
+ * Every storm client reconnects with its id; resolves when each has its id and `perClient` messages (the buffered
+ * ones), and calls `onLive` when each has one more (the first live one)
+ * @param {string} url @param {number} concurrency @param {number} perClient @param {(at: number) => void} onLive
+ */
+const stormResume = async (url, concurrency, perClient, onLive) => {
+    let live = 0;
+    /** @type {(at: number) => void} */
+    let allBuffered = () => undefined;
+    const buffered = new Promise((resolve) => {
+        allBuffered = resolve;
+    });
+    let complete = 0;
+    const start = now();
+    await inFlight(storm.length, concurrency, async (index) => {
+        const client = storm[index];
+        client.received = 0;
+        // A client that was not resumed gets a fresh id and none of its buffered messages: it is complete at once
+        const expected = (/** @type {string} */ id) => (id === client.id ? perClient : 0);
+        const completed = () => {
+            if (++complete === storm.length) {
+                allBuffered(now());
+            }
+        };
+        const {socket, id} = await openWithId(`${url}?clientId=${client.id}`, client.cookie, client.id, (ownId) => {
+            client.received++;
+            if (client.received === expected(ownId)) {
+                completed();
+            } else if (client.received === expected(ownId) + 1 && ++live === storm.length) {
+                onLive(now());
+            }
+        });
+        client.socket = socket;
+        client.resumed = id === client.id;
+        if (expected(id) === 0) {
+            completed();
+        }
+    });
+    const at = /** @type {number} */ (await Promise.race([buffered, new Promise((resolve) => setTimeout(() => resolve(NaN), 60_000))]));
+    return {
+        start,
+        bufferedAt: at,
+        resumed: storm.filter((client) => client.resumed).length,
+        messages: storm.reduce((sum, client) => sum + (client.resumed ? Math.min(client.received, perClient) : 0), 0),
+    };
+};
+
 process.on('message', async (/** @type {any} */ command) => {
     try {
         switch (command.cmd) {
@@ -142,6 +238,29 @@ process.on('message', async (/** @type {any} */ command) => {
                 reply({id: command.id});
                 break;
             }
+            case 'stormConnect': {
+                storm = Array.from({length: command.count}, (_, index) => ({cookie: `user=storm${index % 100}`, id: '', socket: null, resumed: false, received: 0}));
+                await inFlight(command.count, command.concurrency, async (index) => {
+                    const {socket, id} = await openWithId(command.url, storm[index].cookie);
+                    Object.assign(storm[index], {socket, id});
+                });
+                reply({id: command.id});
+                break;
+            }
+            case 'stormDrop':
+                storm.forEach((client) => client.socket?.terminate());
+                reply({id: command.id});
+                break;
+            case 'stormResume': {
+                const result = await stormResume(command.url, command.concurrency, command.perClient, (at) => reply({id: command.liveId, at}));
+                reply({id: command.id, ...result});
+                break;
+            }
+            case 'stormClose':
+                storm.forEach((client) => client.socket?.terminate());
+                storm = [];
+                reply({id: command.id});
+                break;
             case 'echoOpen':
                 await openEcho(command.url, command.actors);
                 reply({id: command.id});

@@ -28,7 +28,10 @@ const SIZES = option('sizes', '500,2000,5000').split(',').map(Number);
 const ROUNDS = Number(option('rounds', quick ? '1' : '3'));
 const K = Number(option('k', quick ? '20' : '50'));
 // Which measurements to take besides connecting (all by default); for profiling a single one
-const WORKLOADS = option('workloads', 'echo,burst,awaited').split(',').filter(Boolean);
+const REQUESTED = option('workloads', 'echo,burst,awaited,storm').split(',').filter(Boolean);
+// The storm is measured one candidate at a time, like connects; the others are timed side by side
+const STORM = REQUESTED.includes('storm');
+const WORKLOADS = REQUESTED.filter((workload) => workload !== 'storm');
 // With taskset, the server and the load generator each get a core of their own, so that they do not take
 // turns on one core (noise), as they would if the scheduler put them together
 const TASKSET = ['/usr/bin/taskset', '/bin/taskset'].find((path) => existsSync(path)) ?? null;
@@ -196,6 +199,50 @@ const measureConnections = async (name, n) => {
     }
 };
 
+/** Messages kept for each client of the storm while it is away */
+const STORM_BUFFERED = 10;
+
+/**
+ * The reconnect storm that follows a deploy, one candidate at a time, from a server process of its own with the
+ * reconnect buffer in a folder: N clients connect and learn their ids, all are dropped at once, the server keeps
+ * STORM_BUFFERED messages for each, and all reconnect with their ids (CONNECT_CONCURRENCY in flight). Measured:
+ * the time until every client has its id and its buffered messages (a client the server does not resume gets a
+ * fresh id and none of them, and counts as done), and until each then has a live message sent after that, and the
+ * server's CPU time for all of it (BENCH_PROFILE_DIR: a CPU profile of it)
+ * @param {string} name
+ * @param {number} n
+ */
+const measureStorm = async (name, n) => {
+    const extra = (process.env.BENCH_SERVER_NODE_OPTIONS ?? '').split(' ').filter(Boolean);
+    const server = await startChild('server.js', [name, 'buffered'], ['--expose-gc', ...extra], SERVER_CPU);
+    const clients = await startChild('clients.js', [], [], CLIENTS_CPU);
+    const url = `ws://127.0.0.1:${server.readyMessage.port}${PATH}/storm`;
+    try {
+        await clients.ask({cmd: 'stormConnect', url, count: n, concurrency: CONNECT_CONCURRENCY});
+        await clients.ask({cmd: 'stormDrop'});
+        await server.ask({cmd: 'stormFill', path: '/storm', count: n, perClient: STORM_BUFFERED});
+        await server.ask({cmd: 'memory'});
+        await server.ask({cmd: 'profileStart'});
+        const liveId = nextId++;
+        const liveDone = clients.answer(liveId);
+        const resume = await clients.ask({cmd: 'stormResume', url, concurrency: CONNECT_CONCURRENCY, perClient: STORM_BUFFERED, liveId});
+        await server.ask({cmd: 'stormLive', path: '/storm', perClient: STORM_BUFFERED});
+        const live = /** @type {{at: number}} */ (await Promise.race([liveDone, new Promise((resolve) => setTimeout(() => resolve({at: NaN}), 60_000))]));
+        const {cpuMs} = await server.ask({cmd: 'profileStop', name: 'storm'});
+        await server.ask({cmd: 'stormEnd', path: '/storm'});
+        return {
+            stormCpuMicros: cpuMs * 1000 / n,
+            stormResumedMs: resume.bufferedAt - resume.start,
+            stormStreamingMs: live.at - resume.start,
+            stormResumedPercent: resume.resumed / n * 100,
+            stormKeptPercent: resume.messages / (n * STORM_BUFFERED) * 100,
+        };
+    } finally {
+        await clients.stop();
+        await server.stop();
+    }
+};
+
 /**
  * The timed workloads of every candidate at one N. The speed of this VM drifts by up to 2x within a minute,
  * more than the differences measured here, so the candidates are not measured one after the other but side
@@ -307,6 +354,11 @@ const METRICS = {
     echoCpuMicros: ['  server CPU per round trip (µs)', false, 1],
     echoGcMs: ['  server GC during the echo (ms)', false, 1],
     connectPerSecond: ['connects/s', true, 0],
+    stormResumedMs: [`storm: N resume with ${STORM_BUFFERED} buffered each (ms)`, false, 0],
+    stormStreamingMs: ['  until a live message after it reached all (ms)', false, 0],
+    stormCpuMicros: ['  server CPU per resume (µs)', false, 0],
+    stormResumedPercent: ['  clients resumed (%)', true, 1],
+    stormKeptPercent: ['  buffered messages received (%)', true, 1],
     rssPerConnectionKiB: ['RSS per idle connection (KiB)', false, 2],
     heapPerConnectionKiB: ['JS heap per idle connection (KiB)', false, 2],
 };
@@ -327,6 +379,13 @@ const main = async () => {
             for (const name of order) {
                 process.stderr.write(`round ${round + 1}/${ROUNDS}, N=${n}, ${name}: connections...\n`);
                 rounds[n][name].push(await measureConnections(name, n));
+            }
+            if (STORM) {
+                // A bare ws server keeps nothing for a client that went away: nothing to resume
+                for (const name of order.filter((candidate) => candidate !== 'bare ws')) {
+                    process.stderr.write(`round ${round + 1}/${ROUNDS}, N=${n}, ${name}: reconnect storm...\n`);
+                    Object.assign(rounds[n][name][round], await measureStorm(name, n));
+                }
             }
             if (WORKLOADS.length > 0) {
                 process.stderr.write(`round ${round + 1}/${ROUNDS}, N=${n}, ${WORKLOADS.join(', ')} of all candidates side by side...\n`);

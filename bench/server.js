@@ -108,7 +108,8 @@ const main = async () => {
     if (!create) {
         throw new Error(`Unknown candidate ${name}`);
     }
-    const candidate = await create();
+    // A second argument 'buffered': with the reconnect buffer (the storm)
+    const candidate = await create(process.argv[3] === 'buffered');
     await new Promise((done) => candidate.httpServer.listen(0, '127.0.0.1', () => done(undefined)));
     const address = candidate.httpServer.address();
     reply({ready: true, port: typeof address === 'object' && address ? address.port : 0});
@@ -155,6 +156,38 @@ const main = async () => {
                     await stopProfile('awaited');
                     reply({id: command.id, start, loopMs, gcMs: gcMs - gcBefore});
                 }, 0);
+                break;
+            }
+            case 'stormFill': {
+                // Once every client of the path waits (the generator dropped them all), the messages to keep for it
+                const storm = candidate.storm;
+                if (!storm) {
+                    throw new Error(`${name} has no reconnect buffer`);
+                }
+                const deadline = Date.now() + 30_000;
+                while (storm.waiting(command.path) < command.count) {
+                    if (Date.now() > deadline) {
+                        throw new Error(`${name}: ${storm.waiting(command.path)} of ${command.count} clients waiting after 30 s`);
+                    }
+                    await new Promise((resolve) => setTimeout(resolve, 5));
+                }
+                await storm.sendEach(command.path, Array.from({length: command.perClient}, (_, k) => benchMessage(k)));
+                reply({id: command.id});
+                break;
+            }
+            case 'stormLive': {
+                const start = now();
+                await candidate.fanOut(command.path, benchMessage(command.perClient));
+                reply({id: command.id, start});
+                break;
+            }
+            case 'stormEnd': {
+                candidate.storm?.closeAll(command.path);
+                const deadline = Date.now() + 30_000;
+                while (candidate.clientCount() > 0 && Date.now() < deadline) {
+                    await new Promise((resolve) => setTimeout(resolve, 5));
+                }
+                reply({id: command.id, left: candidate.clientCount()});
                 break;
             }
             case 'clientCount':

@@ -298,7 +298,9 @@ export class MashroomWebSocketServer {
         const client = ServerClient.connected(this.#host, socket, connectPath, user, loggerContext, clientId, socket.protocol === DELIVERY_PROTOCOL);
         this.#clients.add(client);
         client.openConnection?.sendUntracked(idFrameOf(client, this.#host));
-        this.#logger.withContext(loggerContext).info(`Client ${clientId} of user ${user.username} connected on ${connectPath || '/'} (${this.#clients.size} client(s))`);
+        // Debug, not info: a line per connect is most of what a connect costs beyond the handshake, and a storm after a
+        // deploy would write thousands of them
+        this.#logger.withContext(loggerContext).debug(`Client ${clientId} of user ${user.username} connected on ${connectPath || '/'} (${this.#clients.size} client(s))`);
     }
 }
 

@@ -67,6 +67,11 @@ export class WsAdapter {
             if (header !== null) {
                 headers.push(header);
             }
+            // ws writes the response right after this event and then hands the socket over, in the same tick, to the
+            // connection handler, which sends the client its id: one write for both instead of two
+            const socket = request.socket;
+            socket.cork();
+            process.nextTick(() => socket.uncork());
         });
         return server;
     }
