@@ -17,12 +17,7 @@ const os = require('os');
 const {join} = require('path');
 const {CANDIDATES, PATH} = require('./candidates');
 
-const args = process.argv.slice(2);
-const flag = (/** @type {string} */ name) => args.includes(`--${name}`);
-const option = (/** @type {string} */ name, /** @type {string} */ fallback) => {
-    const index = args.indexOf(`--${name}`);
-    return index !== -1 && args[index + 1] ? args[index + 1] : fallback;
-};
+const {flag, option} = require('./args');
 const quick = flag('quick');
 const SIZES = option('sizes', '500,2000,5000').split(',').map(Number);
 const ROUNDS = Number(option('rounds', quick ? '1' : '3'));

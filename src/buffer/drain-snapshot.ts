@@ -15,6 +15,7 @@ import type {BufferedSession, SealedClient} from './reconnect-buffer-store';
 
 const FORMAT = 'mashroom-websocket-drain';
 const VERSION = 1;
+const WRITE_BLOCK_CHARS = 1 << 20;
 
 export type SnapshotEntry = SealedClient & {readonly frames: ReadonlyArray<string>};
 
@@ -30,15 +31,29 @@ export const writeSnapshot = async (file: string, entries: ReadonlyArray<Snapsho
     const temporary = `${file}.tmp`;
     const handle = await fs.open(temporary, 'w');
     try {
-        const write = async (text: string): Promise<void> => {
+        // A write per client made a drain of thousands wait for thousands of round trips to the thread pool
+        let pending: Array<string> = [];
+        let pendingLength = 0;
+        const flush = async (): Promise<void> => {
+            const text = pending.join('');
+            pending = [];
+            pendingLength = 0;
             whole.update(text, 'utf8');
             await handle.write(text);
+        };
+        const write = async (text: string): Promise<void> => {
+            pending.push(text);
+            pendingLength += text.length;
+            if (pendingLength >= WRITE_BLOCK_CHARS) {
+                await flush();
+            }
         };
         await write(`${JSON.stringify({format: FORMAT, version: VERSION, storedAt, clients: entries.length})}\n`);
         for (const {clientId, session, deadline, frames} of entries) {
             const header = {clientId, session, deadline, frames: frames.length, sha256: sha256(frames.join('\n'))};
             await write(`${JSON.stringify(header)}\n${frames.map((frame) => `${frame}\n`).join('')}`);
         }
+        await flush();
         await handle.write(`${JSON.stringify({end: true, sha256: whole.digest('hex')})}\n`);
         await handle.sync();
     } finally {

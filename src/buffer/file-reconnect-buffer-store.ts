@@ -11,6 +11,7 @@ import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore, SealedClient}
 const FILE_SUFFIX = '.ndjson';
 const LOCK_FILE = '.owner.json';
 const DRAIN_FILE = '.drained.ndjson';
+const SEAL_READS_IN_FLIGHT = 32;
 
 /** A client an earlier process drained into the folder, waiting here to be claimed by a resume */
 type Restored = {
@@ -199,26 +200,30 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
         return live.length;
     }
 
-    async seal(clients: ReadonlyArray<SealedClient>): Promise<void> {
+    async seal(clients: ReadonlyArray<SealedClient>, deadline: number): Promise<number> {
         if (!await this.lock.held()) {
             // A later instance took the folder over: what is there is its business now
             throw new Error(`the folder ${this.folder} was taken over by another instance`);
         }
-        const entries: Array<SnapshotEntry> = [];
-        const sealed = new Set<string>();
-        for (const client of clients) {
-            entries.push({...client, frames: await this.readAll(client.clientId)});
-            sealed.add(client.clientId);
-        }
+        const draining = new Set(clients.map(({clientId}) => clientId));
         // Those restored from an earlier drain that nobody resumed yet wait on
-        for (const [clientId, {session, deadline}] of this.#restored) {
-            if (!sealed.has(clientId)) {
-                entries.push({clientId, session, deadline, frames: await this.readAll(clientId)});
+        const waitingOn = [...this.#restored].filter(([clientId]) => !draining.has(clientId))
+            .map(([clientId, {session, deadline: own}]): SealedClient => ({clientId, session, deadline: own}));
+        const all = [...clients, ...waitingOn];
+        const read: Array<SnapshotEntry | undefined> = new Array<SnapshotEntry | undefined>(all.length);
+        // Read one file at a time and a drain of thousands takes seconds; the thread pool takes a few at once
+        let next = 0;
+        await Promise.all(Array.from({length: Math.min(SEAL_READS_IN_FLIGHT, all.length)}, async () => {
+            while (next < all.length && Date.now() < deadline) {
+                const index = next++;
+                read[index] = {...all[index], frames: await this.readAll(all[index].clientId)};
             }
-        }
+        }));
+        const entries = read.filter((entry): entry is SnapshotEntry => entry !== undefined);
         if (entries.length > 0) {
             await writeSnapshot(join(this.folder, DRAIN_FILE), entries, Date.now());
         }
+        return read.slice(0, clients.length).filter((entry) => entry !== undefined).length;
     }
 
     async close(): Promise<void> {

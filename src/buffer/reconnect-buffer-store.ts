@@ -93,9 +93,10 @@ export interface ReconnectBufferStore {
     /**
      * At the end of a drain, once every buffer operation has settled: make what the store holds of these waiting
      * clients last beyond this process, complete and verifiable by the next one (a store shared by the nodes has
-     * nothing more to do)
+     * nothing more to do). What it cannot take in by the deadline (a time in ms) is left out; resolves to how many
+     * of `clients` it kept
      */
-    seal(clients: ReadonlyArray<SealedClient>): Promise<void>;
+    seal(clients: ReadonlyArray<SealedClient>, deadline: number): Promise<number>;
 
     /** Learn that a buffer this node held was claimed by another node */
     onClaimedElsewhere(listener: (clientId: string) => void): void;

@@ -3,7 +3,7 @@ import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import type {Redis, RedisOptions} from 'ioredis';
 import {isClientId} from '../protocol/client-id';
 import {BufferClaimedError, BufferLostError} from './reconnect-buffer-store';
-import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './reconnect-buffer-store';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore, SealedClient} from './reconnect-buffer-store';
 
 export type RedisStoreConfig = {
     /** redis://[user:password@]host:port[/db] or rediss:// */
@@ -214,8 +214,9 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
         return 0;
     }
 
-    async seal(): Promise<void> {
+    async seal(clients: ReadonlyArray<SealedClient>): Promise<number> {
         // Every session and buffer is in Redis already, expiring with its reconnect window
+        return clients.length;
     }
 
     onClaimedElsewhere(listener: (clientId: string) => void): void {

@@ -77,7 +77,7 @@ const carryOut = (target: ClaimTarget, claim: Claim, result: ClaimResult): void 
     } else {
         target.resumed(state, decision.frames, decision.lastSeq);
         if (claim.fromElsewhere) {
-            logger.info(`Client ${clientId} resumed here after it dropped from another node`);
+            logger.info(`Client ${clientId} resumed from ${store?.description ?? 'the store'}, where another node or the previous process left it`);
         }
         logger.info(`Client ${clientId} resumed, ${decision.frames.length} buffered message(s) replayed`);
     }

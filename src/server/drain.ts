@@ -11,8 +11,14 @@ import {CLOSE_SERVICE_RESTART} from '../protocol/wire';
  * process, the store seals what it holds of them, and only then are the sockets closed, with 1012, so that no
  * client reconnects before it can be resumed. Resolves to the sockets being closed.
  */
+/** The part of the drain's time kept for the seal at least */
+const SEAL_SHARE = 0.25;
+
 export const drain = async (clients: ReadonlyArray<ServerClient>, store: ReconnectBufferStore, timeoutMs: number, logger: MashroomLogger): Promise<Array<WebSocket>> => {
     const started = Date.now();
+    const deadline = started + timeoutMs;
+    // A store that is slow to take the buffers must leave time to seal those it took
+    const buffersDeadline = deadline - timeoutMs * SEAL_SHARE;
     const sockets: Array<WebSocket> = [];
     for (const client of clients) {
         const connection = client.connection;
@@ -21,11 +27,10 @@ export const drain = async (clients: ReadonlyArray<ServerClient>, store: Reconne
             client.connectionLost(connection);
         }
     }
-    const deadline = started + timeoutMs;
-    await settledBefore(clients, deadline);
+    await settledBefore(clients, buffersDeadline);
     // Once they have left, nothing more is appended; what was appended meanwhile must be stored before the seal
     const leaving = clients.map((client) => client.leave());
-    const stored = await settledBefore(clients, deadline);
+    const stored = await settledBefore(clients, buffersDeadline);
     const sealed: Array<SealedClient> = [];
     let late = 0;
     leaving.forEach((waiting, index) => {
@@ -37,8 +42,9 @@ export const drain = async (clients: ReadonlyArray<ServerClient>, store: Reconne
         }
     });
     try {
-        await store.seal(sealed);
-        logger.info(`Drained ${sealed.length} client(s) into ${store.description} in ${Date.now() - started} ms: they resume on their next connection`);
+        const kept = await store.seal(sealed, deadline);
+        late += sealed.length - kept;
+        logger.info(`Drained ${kept} client(s) into ${store.description} in ${Date.now() - started} ms: they resume on their next connection`);
     } catch (error) {
         logger.error(`Keeping the drained clients in ${store.description} failed: they start afresh when they reconnect`, error);
     }
@@ -51,8 +57,8 @@ export const drain = async (clients: ReadonlyArray<ServerClient>, store: Reconne
     return sockets;
 };
 
-/** The clients whose buffer operations asked for so far have settled by the deadline */
-const settledBefore = async (clients: ReadonlyArray<ServerClient>, deadline: number): Promise<Set<ServerClient>> => {
+/** The clients whose buffer operations asked for so far have settled by the deadline (a time in ms) */
+export const settledBefore = async (clients: ReadonlyArray<ServerClient>, deadline: number): Promise<Set<ServerClient>> => {
     const settled = new Set<ServerClient>();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([

@@ -28,7 +28,7 @@ export type WebSocketServerOptions = {
     readonly ackDelayMs: number;
     /** How long a connection may take to answer when a second one wants to resume its client */
     readonly resumeProbeTimeoutMs: number;
-    /** How long a drain may take to store the clients' buffers before it closes their connections anyway */
+    /** How long the clients' buffers may take to be stored at a stop, in all: then the connections are closed anyway */
     readonly drainTimeoutMs: number;
     /** Name the client in a cookie of the handshake response (with a buffer store; see protocol/client-cookie) */
     readonly clientIdCookie: boolean;

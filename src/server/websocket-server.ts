@@ -31,7 +31,7 @@ import {ListenerRegistry} from './listener-registry';
 import {Resumption} from './resumption';
 import type {ConnectRequest, UpgradeOutcome, WebSocketServerOptions} from './server-options';
 import {SocketRouter} from './socket-router';
-import {drain} from './drain';
+import {drain, settledBefore} from './drain';
 
 const requestsDeliveryProtocol = (request: IncomingMessage): boolean =>
     String(request.headers['sec-websocket-protocol'] ?? '').split(',').some((protocol) => protocol.trim() === DELIVERY_PROTOCOL);
@@ -270,6 +270,8 @@ export class MashroomWebSocketServer {
     }
 
     async #shutDown(): Promise<void> {
+        // A store that hangs must not hold the process beyond its grace period: the buffers get this long in all
+        const deadline = Date.now() + this.#options.drainTimeoutMs;
         this.#heartbeat.stop();
         const clients = Array.from(this.#clients.values());
         const store = this.#bufferStore;
@@ -284,7 +286,7 @@ export class MashroomWebSocketServer {
         }
         // ws cuts off a peer that does not complete the close within closeTimeout
         await Promise.all(sockets.map(closed));
-        await Promise.all(clients.map((client) => client.buffered()));
+        await settledBefore(clients, deadline);
         this.#listeners.clear();
         this.#wss.close();
         if (store) {

@@ -72,6 +72,6 @@ describe('the two-node demo', () => {
         await second.close();
         const routes = output.match(/\[proxy\] WebSocket \/websocket\/test\S* -> node [AB]/g) ?? [];
         expect(routes.slice(-2).map((route) => route.slice(-1)).sort()).toEqual(['A', 'B']);
-        expect(output).toMatch(new RegExp(`Client ${clientId} resumed here after it dropped from another node`));
+        expect(output).toMatch(new RegExp(`Client ${clientId} resumed from Redis .*, where another node or the previous process left it`));
     }, 20_000);
 });

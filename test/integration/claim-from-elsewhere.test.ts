@@ -1,6 +1,6 @@
 import WebSocket from 'ws';
 import {BufferClaimedError} from '../../src/buffer/reconnect-buffer-store';
-import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/reconnect-buffer-store';
+import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore, SealedClient} from '../../src/buffer/reconnect-buffer-store';
 import {newClientId} from '../../src/protocol/client-id';
 import {envelope} from '../../src/protocol/delivery-envelope';
 import {DELIVERY_PROTOCOL} from '../../src/protocol/wire';
@@ -90,8 +90,9 @@ class HeldSharedStore implements ReconnectBufferStore {
         return 0;
     }
 
-    async seal(): Promise<void> {
+    async seal(clients: ReadonlyArray<SealedClient>): Promise<number> {
         // Shared: nothing more to keep
+        return clients.length;
     }
 
     async clear(): Promise<void> {

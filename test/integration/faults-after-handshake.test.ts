@@ -61,8 +61,8 @@ class FaultyStore implements ReconnectBufferStore {
         return this.store.restore();
     }
 
-    seal(clients: ReadonlyArray<SealedClient>): Promise<void> {
-        return this.store.seal(clients);
+    seal(clients: ReadonlyArray<SealedClient>, deadline: number): Promise<number> {
+        return this.store.seal(clients, deadline);
     }
 
     onClaimedElsewhere(): void {

@@ -1,6 +1,7 @@
 import {existsSync} from 'fs';
 import {readdir, readFile} from 'fs/promises';
 import {join} from 'path';
+import {FileReconnectBufferStore} from '../../src/buffer/file-reconnect-buffer-store';
 import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';
 import {refusedStatus, TestClient} from '../helpers/test-client';
@@ -157,6 +158,50 @@ describe('closing clients, unloading the plugins, metrics', () => {
             expect(snapshot.filter((line) => line.includes('"clientId"')).map((line) => (JSON.parse(line) as {clientId: string}).clientId).sort()).toEqual([...ids].sort());
             await expect(refusedStatus(`${server.wsOrigin}/websocket/life`, 'alice')).resolves.toBe(503);
         });
+
+        it('hands on what it could store when the store is too slow for the drain, says so, and still stops in time', async () => {
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+            const folder = join(server.rootFolder, 'stalling');
+            const store = await FileReconnectBufferStore.open(folder);
+            server.server.useBufferStore(store);
+            const alice = await connect('alice');
+            const bob = await connect('bob');
+            const [aliceId, bobId] = [alice, bob].map((client) => (JSON.parse(client.received[0]) as {payload: string}).payload);
+            const [bobOnServer] = server.service.getClientsOfUser('bob');
+            // Something bob has not acknowledged, so that the drain must store it; the store never finishes that
+            let release: () => void = () => undefined;
+            const stalled = new Promise<void>((resolve) => {
+                release = resolve;
+            });
+            const append = jest.spyOn(store, 'append').mockImplementation(async function (this: FileReconnectBufferStore, clientId, messages, continuing) {
+                if (clientId === bobId) {
+                    await stalled;
+                }
+                return FileReconnectBufferStore.prototype.append.call(this, clientId, messages, continuing);
+            });
+            const openBuffer = jest.spyOn(store, 'open').mockImplementation(async function (this: FileReconnectBufferStore, clientId, session, ttlMs, messages, continuing) {
+                if (clientId === bobId) {
+                    await stalled;
+                }
+                return FileReconnectBufferStore.prototype.open.call(this, clientId, session, ttlMs, messages, continuing);
+            });
+            try {
+                (bob.socket as unknown as {_socket: {pause(): void}})._socket.pause();
+                await server.service.sendMessage(bobOnServer, {unacknowledged: true});
+
+                await server.unloadPlugins();
+                expect(server.context.log.find('warn', 'The buffers of 1 client(s) were not stored within 5000 ms')).toHaveLength(1);
+                expect(server.context.log.find('info', 'Drained 1 client(s) into folder')).toHaveLength(1);
+                expect((await alice.closed).code).toBe(1012);
+                const snapshot = (await readFile(join(folder, '.drained.ndjson'), 'utf8')).split('\n');
+                expect(snapshot.filter((line) => line.includes('"clientId"')).map((line) => (JSON.parse(line) as {clientId: string}).clientId)).toEqual([aliceId]);
+            } finally {
+                release();
+                append.mockRestore();
+                openBuffer.mockRestore();
+                (bob.socket as unknown as {_socket: {resume(): void}})._socket.resume();
+            }
+        }, 15_000);
 
         it('cuts off a client that does not complete the closing handshake', async () => {
             server = await startTestServer();

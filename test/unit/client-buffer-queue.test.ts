@@ -58,8 +58,9 @@ class ControlledStore implements ReconnectBufferStore {
         return 0;
     }
 
-    async seal(): Promise<void> {
+    async seal(): Promise<number> {
         // Nothing outlives the test
+        return 0;
     }
 
     async clear(): Promise<void> {

@@ -103,8 +103,9 @@ class HeldStore implements ReconnectBufferStore {
         return 0;
     }
 
-    async seal(): Promise<void> {
+    async seal(): Promise<number> {
         // Nothing outlives the test
+        return 0;
     }
 
     async clear(): Promise<void> {

@@ -107,13 +107,15 @@ describe('FileReconnectBufferStore', () => {
 
     describe('drain and restart', () => {
         const alice = {username: 'alice', connectPath: '/feed', sequenced: false, lastSeq: 0};
+        /** A seal deadline that no test reaches */
+        const IN_TIME = Number.MAX_SAFE_INTEGER;
         /** A store that drained: its clients sealed, closed; then a new one on the same folder */
         const drainedAndRestarted = async (clients: Array<{clientId: string; frames: Array<string>; deadline: number}>): Promise<FileReconnectBufferStore> => {
             const before = await FileReconnectBufferStore.open(folder);
             for (const {clientId, frames} of clients) {
                 await before.append(clientId, frames, false);
             }
-            await before.seal(clients.map(({clientId, deadline}) => ({clientId, session: alice, deadline})));
+            await before.seal(clients.map(({clientId, deadline}) => ({clientId, session: alice, deadline})), IN_TIME);
             await before.close();
             const after = await open();
             await after.restore();
@@ -137,6 +139,35 @@ describe('FileReconnectBufferStore', () => {
             expect(await files()).toEqual([`${one}.ndjson`]);
         });
 
+        it('hands on hundreds of clients whose buffers take several write blocks, each with its frames in order', async () => {
+            const frame = (client: number, n: number): string => JSON.stringify({client, n, pad: 'x'.repeat(2000)});
+            const clients = Array.from({length: 300}, (_, client) => ({
+                clientId: newClientId(),
+                frames: Array.from({length: 5}, (_, n) => frame(client, n)),
+                deadline: Date.now() + 60_000,
+            }));
+            const store = await drainedAndRestarted(clients);
+            expect(store.lastRestore).toEqual({restored: 300, expired: 0, problem: null});
+            for (const [client, {clientId, frames}] of clients.entries()) {
+                expect(await store.claim(clientId, alice)).toEqual({messages: frames, recorded: 5, session: alice});
+                expect(frames[4]).toBe(frame(client, 4));
+            }
+        });
+
+        it('leaves out what it cannot read by the deadline, says how many it kept, and hands on only those', async () => {
+            const [one, two] = [newClientId(), newClientId()];
+            const before = await FileReconnectBufferStore.open(folder);
+            await before.append(one, ['"one"'], false);
+            await before.append(two, ['"two"'], false);
+            const sealed = [one, two].map((clientId) => ({clientId, session: alice, deadline: Date.now() + 60_000}));
+            expect(await before.seal(sealed, Date.now() - 1)).toBe(0);
+            await before.close();
+            const after = await open();
+            expect(await after.restore()).toBe(0);
+            expect(after.mayHold(one)).toBe(false);
+            expect(await files()).toEqual([]);
+        });
+
         it('removes at start what a crashed process left (no snapshot) and clients whose window has passed', async () => {
             const [kept, late, crashed] = [newClientId(), newClientId(), newClientId()];
             await mkdir(folder, {recursive: true});
@@ -154,7 +185,7 @@ describe('FileReconnectBufferStore', () => {
             const clientId = newClientId();
             const before = await FileReconnectBufferStore.open(folder);
             await before.append(clientId, ['{"greetings":"Hello A"}'], false);
-            await before.seal([{clientId, session: alice, deadline: Date.now() + 60_000}]);
+            await before.seal([{clientId, session: alice, deadline: Date.now() + 60_000}], IN_TIME);
             await before.close();
             const snapshot = join(folder, '.drained.ndjson');
             await writeFile(snapshot, (await readFile(snapshot, 'utf8')).replace('Hello A', 'Hello B'));
@@ -175,7 +206,7 @@ describe('FileReconnectBufferStore', () => {
             await waitFor(async () => (await files()).length === 1, 'its file to be removed');
             expect(await files()).toEqual([`${later}.ndjson`]);
             // Drained again without being claimed: still handed on
-            await store.seal([]);
+            await store.seal([], IN_TIME);
             await store.close();
             opened.length = 0;
             const next = await open();
@@ -187,7 +218,7 @@ describe('FileReconnectBufferStore', () => {
             const first = await FileReconnectBufferStore.open(folder);
             const second = await FileReconnectBufferStore.open(folder, true);
             opened.push(second);
-            await expect(first.seal([{clientId: newClientId(), session: alice, deadline: Date.now() + 1000}])).rejects.toThrow('taken over');
+            await expect(first.seal([{clientId: newClientId(), session: alice, deadline: Date.now() + 1000}], IN_TIME)).rejects.toThrow('taken over');
             await first.close();
             expect(await files()).toEqual([]);
         });
