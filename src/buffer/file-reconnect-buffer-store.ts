@@ -1,5 +1,9 @@
-import {constants, promises as fs} from 'fs';
+import {
+    appendFile as appendFileCallback, close as closeCallback, constants, open as openCallback, promises as fs,
+    readFile as readFileCallback, unlink as unlinkCallback,
+} from 'fs';
 import {join} from 'path';
+import {promisify} from 'util';
 import {ensureDir} from 'fs-extra';
 import {isClientId} from '../protocol/client-id';
 import {readSnapshot, writeSnapshot} from './drain-snapshot';
@@ -12,6 +16,15 @@ const FILE_SUFFIX = '.ndjson';
 const LOCK_FILE = '.owner.json';
 const DRAIN_FILE = '.drained.ndjson';
 const SEAL_READS_IN_FLIGHT = 32;
+// The calls of a resume and of every drop: with Node 20 the promise API of fs takes about twice the CPU time of the
+// callback API for these small files (5000 reads: 230-370 ms against 470-690 ms), and a reconnect storm is made of them
+const readFile = promisify(readFileCallback);
+const appendFile = promisify(appendFileCallback);
+const unlink = promisify(unlinkCallback);
+const open = promisify(openCallback);
+const close = promisify(closeCallback);
+/** Append to a file that must exist: one deleted from outside must not silently restart with a gap */
+const APPEND_EXISTING = constants.O_WRONLY | constants.O_APPEND;
 
 /** A client an earlier process drained into the folder, waiting here to be claimed by a resume */
 type Restored = {
@@ -104,36 +117,35 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
         const file = this.fileOf(clientId);
         const lines = `${messages.join('\n')}\n`;
         if (continuing) {
-            // Without O_CREAT: a file deleted from outside must not silently restart with a gap
-            let handle: fs.FileHandle;
+            let fd: number;
             try {
-                handle = await fs.open(file, constants.O_WRONLY | constants.O_APPEND);
+                fd = await open(file, APPEND_EXISTING);
             } catch (error) {
                 throw isNotFound(error) ? new BufferLostError(clientId, `${file} is gone`) : error;
             }
             try {
-                await handle.appendFile(lines, 'utf8');
+                await appendFile(fd, lines, 'utf8');
             } finally {
-                await handle.close();
+                await close(fd);
             }
             return;
         }
         try {
-            await fs.appendFile(file, lines, 'utf8');
+            await appendFile(file, lines, 'utf8');
         } catch (error) {
             if (!isNotFound(error)) {
                 throw error;
             }
             // The folder was deleted under us (a tmp cleaner, an operator): recreate it and try once more
             await ensureDir(this.folder);
-            await fs.appendFile(file, lines, 'utf8');
+            await appendFile(file, lines, 'utf8');
         }
     }
 
     async readAll(clientId: string): Promise<Array<string>> {
         let content: string;
         try {
-            content = await fs.readFile(this.fileOf(clientId), 'utf8');
+            content = await readFile(this.fileOf(clientId), 'utf8');
         } catch (error) {
             if (isNotFound(error)) {
                 return [];
@@ -145,7 +157,7 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
 
     async remove(clientId: string): Promise<void> {
         try {
-            await fs.unlink(this.fileOf(clientId));
+            await unlink(this.fileOf(clientId));
         } catch (error) {
             if (!isNotFound(error)) {
                 throw error;
@@ -200,7 +212,7 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
         return live.length;
     }
 
-    async seal(clients: ReadonlyArray<SealedClient>, deadline: number): Promise<number> {
+    async seal(clients: ReadonlyArray<SealedClient>, deadline: number): Promise<ReadonlyArray<string>> {
         if (!await this.lock.held()) {
             // A later instance took the folder over: what is there is its business now
             throw new Error(`the folder ${this.folder} was taken over by another instance`);
@@ -223,7 +235,10 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
         if (entries.length > 0) {
             await writeSnapshot(join(this.folder, DRAIN_FILE), entries, Date.now());
         }
-        return read.slice(0, clients.length).filter((entry) => entry !== undefined).length;
+        // Now, not at close: the process may end as soon as the connections are closed (Mashroom exits then), and a
+        // reloaded instance of the plugin waits for the folder
+        await this.lock.release();
+        return read.slice(0, clients.length).flatMap((entry) => (entry ? [entry.clientId] : []));
     }
 
     async close(): Promise<void> {

@@ -93,10 +93,10 @@ export interface ReconnectBufferStore {
     /**
      * At the end of a drain, once every buffer operation has settled: make what the store holds of these waiting
      * clients last beyond this process, complete and verifiable by the next one (a store shared by the nodes has
-     * nothing more to do). What it cannot take in by the deadline (a time in ms) is left out; resolves to how many
-     * of `clients` it kept
+     * nothing more to do). What it cannot take in by the deadline (a time in ms) is left out; resolves to the ids of
+     * those of `clients` it kept. The folder is let go with the seal: a process that starts meanwhile may use it
      */
-    seal(clients: ReadonlyArray<SealedClient>, deadline: number): Promise<number>;
+    seal(clients: ReadonlyArray<SealedClient>, deadline: number): Promise<ReadonlyArray<string>>;
 
     /** Learn that a buffer this node held was claimed by another node */
     onClaimedElsewhere(listener: (clientId: string) => void): void;

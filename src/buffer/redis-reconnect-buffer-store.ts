@@ -214,9 +214,9 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
         return 0;
     }
 
-    async seal(clients: ReadonlyArray<SealedClient>): Promise<number> {
+    async seal(clients: ReadonlyArray<SealedClient>): Promise<ReadonlyArray<string>> {
         // Every session and buffer is in Redis already, expiring with its reconnect window
-        return clients.length;
+        return clients.map(({clientId}) => clientId);
     }
 
     onClaimedElsewhere(listener: (clientId: string) => void): void {

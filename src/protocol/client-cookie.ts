@@ -1,4 +1,5 @@
 import type {IncomingMessage} from 'http';
+import {TLSSocket} from 'tls';
 import {isClientId} from './client-id';
 
 /**
@@ -7,21 +8,31 @@ import {isClientId} from './client-id';
  */
 export const CLIENT_COOKIE = 'mashroom-websocket-client';
 
-/** The client id the Cookie header names, if it is of our form (the first such, as the most specific path comes first) */
-export const clientIdOfCookie = (header: string | undefined): string | null => {
+/** At most this many of them are looked at: a header full of them must not make a request look up each */
+const MAX_IDS = 4;
+
+/**
+ * The client ids the Cookie header names, of our form, in its order (the most specific path first). More than
+ * one: a cookie of the same name set by another path or (sub)domain, which must not hide ours
+ */
+export const clientIdsOfCookie = (header: string | undefined): Array<string> => {
+    const ids: Array<string> = [];
     if (!header || !header.includes(CLIENT_COOKIE)) {
-        return null;
+        return ids;
     }
     for (const pair of header.split(';')) {
         const separator = pair.indexOf('=');
         if (separator !== -1 && pair.slice(0, separator).trim() === CLIENT_COOKIE) {
             const value = pair.slice(separator + 1).trim();
-            if (isClientId(value)) {
-                return value;
+            if (isClientId(value) && !ids.includes(value)) {
+                ids.push(value);
+                if (ids.length === MAX_IDS) {
+                    break;
+                }
             }
         }
     }
-    return null;
+    return ids;
 };
 
 /**
@@ -33,7 +44,7 @@ export const clientCookie = (clientId: string, path: string, request: IncomingMe
     if (!/^\/[\x21-\x3a\x3c-\x7e]*$/.test(path)) {
         return null;
     }
-    const secure = (request.socket as {encrypted?: boolean}).encrypted === true ||
+    const secure = request.socket instanceof TLSSocket ||
         String(request.headers['x-forwarded-proto'] ?? '').split(',')[0].trim() === 'https';
     return `${CLIENT_COOKIE}=${clientId}; Path=${path}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
 };

@@ -1,3 +1,4 @@
+import type {IncomingMessage} from 'http';
 import MashroomWebSocketClient from '../../client';
 
 // The client library is the other end of the wire and is served to browsers as one script, so the constants
@@ -7,6 +8,10 @@ export const DELIVERY_PROTOCOL: string = MashroomWebSocketClient.PROTOCOL;
 export const KEEP_ALIVE_FRAME: string = MashroomWebSocketClient.KEEP_ALIVE;
 /** After how many characters received the client library acknowledges at the latest */
 export const LIBRARY_ACK_AFTER_CHARS: number = MashroomWebSocketClient.ACK_AFTER_CHARS;
+
+/** Whether an upgrade request offers the delivery protocol (the client library) */
+export const requestsDeliveryProtocol = (request: IncomingMessage): boolean =>
+    String(request.headers['sec-websocket-protocol'] ?? '').split(',').some((protocol) => protocol.trim() === DELIVERY_PROTOCOL);
 
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;

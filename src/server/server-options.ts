@@ -39,8 +39,10 @@ export type WebSocketServerOptions = {
 export type ConnectRequest = {
     readonly connectPath: string;
     readonly user: MashroomSecurityUser;
-    /** The `clientId` query parameter, already checked to be of our form */
+    /** The client to resume: the `clientId` query parameter or the client cookie, already checked to be of our form */
     readonly requestedClientId: string | null;
+    /** Whether the request named its client in the URL (then its handshake response sets no cookie) */
+    readonly clientIdFromQuery: boolean;
     /** Logger context of the upgrade request (e.g. client IP); the client's adds username and clientId */
     readonly requestLoggerContext: Readonly<Record<string, unknown>>;
     /** A client of the delivery protocol on resume: the last message it has */

@@ -16,7 +16,7 @@ import {ServerClient, idFrameOf} from '../client/server-client';
 import {clientCookie} from '../protocol/client-cookie';
 import {newClientId} from '../protocol/client-id';
 import {MessageSerializer} from '../protocol/message-serializer';
-import {CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, DELIVERY_PROTOCOL} from '../protocol/wire';
+import {CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, DELIVERY_PROTOCOL, requestsDeliveryProtocol} from '../protocol/wire';
 import {Connection} from '../transport/connection';
 import type {ConnectionEnv} from '../transport/connection';
 import {EndOfTurn} from '../transport/end-of-turn';
@@ -31,10 +31,15 @@ import {ListenerRegistry} from './listener-registry';
 import {Resumption} from './resumption';
 import type {ConnectRequest, UpgradeOutcome, WebSocketServerOptions} from './server-options';
 import {SocketRouter} from './socket-router';
-import {drain, settledBefore} from './drain';
+import {beforeDeadline, drain, settledBefore, TOO_LATE} from './drain';
 
-const requestsDeliveryProtocol = (request: IncomingMessage): boolean =>
-    String(request.headers['sec-websocket-protocol'] ?? '').split(',').some((protocol) => protocol.trim() === DELIVERY_PROTOCOL);
+/** Reconnect buffering: off, waiting for its store (see bufferStorePending), or on with it */
+type Buffering = {readonly kind: 'off'} | {readonly kind: 'pending'} | {readonly kind: 'on'; readonly store: ReconnectBufferStore};
+const OFF: Buffering = {kind: 'off'};
+const PENDING: Buffering = {kind: 'pending'};
+
+/** How long a stop waits for the store to let go (a Redis connection that is gone would take its command timeout) */
+const STORE_CLOSE_TIMEOUT_MS = 1000;
 
 /**
  * The one WebSocket server shared by the webapp plugin (which feeds it authenticated upgrades) and the services
@@ -54,7 +59,7 @@ export class MashroomWebSocketServer {
     readonly #admission: Admission;
     readonly #resumption: Resumption;
     readonly #host: ClientHost;
-    #bufferStore: ReconnectBufferStore | null = null;
+    #buffering: Buffering = OFF;
     /** The cookie each handshake response in progress sets (see upgrade) */
     readonly #handshakeCookies = new WeakMap<IncomingMessage, string>();
     #disposal: Promise<void> | null = null;
@@ -138,9 +143,35 @@ export class MashroomWebSocketServer {
         return this.#bufferStore !== null;
     }
 
-    /** Switch reconnect buffering on; until then a dropped client is removed at once */
+    /**
+     * Whether a buffer store is on its way (its folder is still used by the instance or process before, which
+     * drains into it): a reconnect that wants to resume now would find nothing, and is better refused for a retry
+     */
+    get bufferStorePending(): boolean {
+        return this.#buffering.kind === 'pending';
+    }
+
+    get #bufferStore(): ReconnectBufferStore | null {
+        return this.#buffering.kind === 'on' ? this.#buffering.store : null;
+    }
+
+    /** Transition off -> pending: a buffer store is on its way (see bufferStorePending) */
+    expectBufferStore(): void {
+        if (this.#buffering.kind === 'off') {
+            this.#buffering = PENDING;
+        }
+    }
+
+    /** Transition pending -> off: the buffer store did not come */
+    bufferStoreUnavailable(): void {
+        if (this.#buffering.kind === 'pending') {
+            this.#buffering = OFF;
+        }
+    }
+
+    /** Transition to on: reconnect buffering; until then a dropped client is removed at once */
     useBufferStore(store: ReconnectBufferStore): void {
-        this.#bufferStore = store;
+        this.#buffering = {kind: 'on', store};
         store.onClaimedElsewhere((clientId) => this.#resumption.claimedElsewhere(clientId));
     }
 
@@ -179,7 +210,9 @@ export class MashroomWebSocketServer {
         // The id the connection asks for or gets: if it starts afresh after all (see Resumption), the cookie names the
         // client it asked for, and a later request with it is served as a new client once that one is gone
         const clientId = route.kind === 'existing' ? route.client.clientId : route.kind === 'claim' ? route.clientId : newClientId();
-        const cookie = this.#options.clientIdCookie && this.#bufferStore ? clientCookie(clientId, this.#options.basePath + connect.connectPath, request) : null;
+        // Only for the clients that need it: those that name their client in the URL (the client library) would
+        // otherwise overwrite the cookie of one that cannot (the Portal's) on the same path
+        const cookie = this.#options.clientIdCookie && this.#bufferStore && !sequenced && !connect.clientIdFromQuery ? clientCookie(clientId, this.#options.basePath + connect.connectPath, request) : null;
         if (cookie !== null) {
             this.#handshakeCookies.set(request, cookie);
         }
@@ -290,7 +323,10 @@ export class MashroomWebSocketServer {
         this.#listeners.clear();
         this.#wss.close();
         if (store) {
-            await store.close().catch((error: unknown) => this.#logger.error('Releasing the reconnect buffer store failed', error));
+            const closing = store.close().catch((error: unknown) => this.#logger.error('Releasing the reconnect buffer store failed', error));
+            if (await beforeDeadline(closing, Date.now() + STORE_CLOSE_TIMEOUT_MS) === TOO_LATE) {
+                this.#logger.warn(`Releasing the reconnect buffer store took longer than ${STORE_CLOSE_TIMEOUT_MS} ms: not waiting for it`);
+            }
         }
     }
 

@@ -17,7 +17,7 @@ const FOLDER_RETRY_MS = 500;
  * FOLDER_WAIT_MS later; meanwhile it is off. `use` gets the store when it is ready. Returns a function that stops
  * waiting.
  */
-export const openFileStore = (folder: string, logger: MashroomLogger, use: (store: ReconnectBufferStore) => void): {ready: Promise<void>; cancel: () => void} => {
+export const openFileStore = (folder: string, logger: MashroomLogger, use: (store: ReconnectBufferStore) => void, giveUp: () => void): {ready: Promise<void>; cancel: () => void} => {
     const deadline = Date.now() + FOLDER_WAIT_MS;
     let timer: NodeJS.Timeout | null = null;
     let cancelled = false;
@@ -33,7 +33,13 @@ export const openFileStore = (folder: string, logger: MashroomLogger, use: (stor
                 await store.close();
                 return;
             }
-            await store.restore();
+            try {
+                await store.restore();
+            } catch (error) {
+                // Not left locked (and its restored clients' timers running) by an instance that does not use it
+                await store.close().catch(() => undefined);
+                throw error;
+            }
             logRestore(store, logger);
             use(store);
         } catch (error) {
@@ -46,6 +52,7 @@ export const openFileStore = (folder: string, logger: MashroomLogger, use: (stor
                 return;
             }
             logger.error(`Reconnect message buffering is off: the folder ${folder} cannot be used`, error);
+            giveUp();
         } finally {
             firstAttempt();
         }

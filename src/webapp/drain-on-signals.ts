@@ -14,12 +14,13 @@ export const drainOnSignals = (drain: () => Promise<void>, logger: MashroomLogge
     const handle = (signal: NodeJS.Signals, delayMs: number): void => {
         const handler = (): void => {
             const run = (): void => {
-                drain().then(() => {
+                drain().catch((error: unknown) => logger.error('Draining the WebSocket server failed', error)).finally(() => {
+                    // Ended as it would have without us, drained or not
                     process.off(signal, handler);
                     if (process.listenerCount(signal) === 0) {
                         process.kill(process.pid, signal);
                     }
-                }, (error: unknown) => logger.error('Draining the WebSocket server failed', error));
+                });
             };
             logger.info(`${signal}: draining the WebSocket server${delayMs > 0 ? ` in ${delayMs / 1000}s (WAIT_BEFORE_SERVER_CLOSE)` : ''}`);
             if (delayMs > 0) {

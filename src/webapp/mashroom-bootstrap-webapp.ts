@@ -78,7 +78,8 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         logger.info(`Reconnect message buffering is on, ${store.description}: clients may resume on any node`);
         use(store);
     } else if (config.reconnectMessageBufferFolder) {
-        const opening = openFileStore(resolve(serverConfig.serverRootFolder, config.reconnectMessageBufferFolder), logger, use);
+        server.expectBufferStore();
+        const opening = openFileStore(resolve(serverConfig.serverRootFolder, config.reconnectMessageBufferFolder), logger, use, () => server.bufferStoreUnavailable());
         stopOpening = opening.cancel;
         await opening.ready;
     } else {

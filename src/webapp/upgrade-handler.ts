@@ -5,9 +5,10 @@ import type {
     MashroomPluginContextHolder,
 } from '@mashroom/mashroom/type-definitions';
 import type {WebAppConfig} from '../config/webapp-config';
-import {clientIdOfCookie} from '../protocol/client-cookie';
+import {clientIdsOfCookie} from '../protocol/client-cookie';
 import {isConnectTargetError, parseConnectTarget} from '../protocol/connect-target';
 import {preview} from '../protocol/incoming-frame';
+import {requestsDeliveryProtocol} from '../protocol/wire';
 import type {UpgradeOutcome} from '../server/server-options';
 import type {MashroomWebSocketServer} from '../server/websocket-server';
 import {authenticate} from './authenticate';
@@ -63,9 +64,16 @@ export const createUpgradeHandler = (
         if (target.rejectedClientId !== null) {
             refusals.log(logger, 'warn', 'client-id', `Ignoring clientId '${preview(target.rejectedClientId)}': not an id this server issues`);
         }
-        // ?clientId= wins; the cookie stands in for it where a client cannot add it to its URL (see client-cookie)
-        const cookieClientId = target.requestedClientId === null && config.clientIdCookie ? clientIdOfCookie(request.headers.cookie) : null;
-        if (!server.mayAdmit(target.requestedClientId ?? cookieClientId)) {
+        // ?clientId= wins; the cookie stands in for it where a client cannot add it to its URL (see client-cookie), and
+        // only for such clients: the client library names its client in the URL
+        const cookieClientIds = target.requestedClientId === null && config.clientIdCookie && !requestsDeliveryProtocol(request)
+            ? clientIdsOfCookie(request.headers.cookie) : [];
+        if (server.bufferStorePending && (target.requestedClientId !== null || cookieClientIds.length > 0)) {
+            refusals.log(logger, 'warn', 'pending', `Refusing WebSocket upgrade of ${preview(request.url ?? '')}: it wants to resume a client, and the reconnect buffer is not ready yet (its folder is still used by the instance before); the client may try again`);
+            refuseUpgrade(socket, 503, 'Reconnect buffer not ready');
+            return;
+        }
+        if (!server.mayAdmit(target.requestedClientId ?? cookieClientIds[0] ?? null)) {
             refusals.log(logger, 'warn', 'capacity', `Refusing WebSocket upgrade: ${REFUSALS[server.stopped ? 'stopped' : 'full'](config)}`);
             refuseUpgrade(socket, 503);
             return;
@@ -93,13 +101,15 @@ export const createUpgradeHandler = (
         }
 
         let requestedClientId = target.requestedClientId;
-        if (cookieClientId !== null) {
-            if (await withTimeout(server.mayResumeByCookie(cookieClientId, user.username, target.connectPath), config.upgradeTimeoutSec * 1000) === true) {
-                requestedClientId = cookieClientId;
-            }
+        for (const cookieClientId of cookieClientIds) {
+            const mayResume = await withTimeout(server.mayResumeByCookie(cookieClientId, user.username, target.connectPath), config.upgradeTimeoutSec * 1000);
             if (socket.destroyed) {
                 logger.info('The client went away while the client its cookie names was looked up');
                 return;
+            }
+            if (mayResume === true) {
+                requestedClientId = cookieClientId;
+                break;
             }
         }
 
@@ -108,6 +118,7 @@ export const createUpgradeHandler = (
             connectPath: target.connectPath,
             user,
             requestedClientId,
+            clientIdFromQuery: target.requestedClientId !== null,
             requestLoggerContext: logger.getContext() ?? {},
             lastSeq: target.lastSeq,
         });

@@ -90,9 +90,9 @@ class HeldSharedStore implements ReconnectBufferStore {
         return 0;
     }
 
-    async seal(clients: ReadonlyArray<SealedClient>): Promise<number> {
+    async seal(clients: ReadonlyArray<SealedClient>): Promise<ReadonlyArray<string>> {
         // Shared: nothing more to keep
-        return clients.length;
+        return clients.map(({clientId}) => clientId);
     }
 
     async clear(): Promise<void> {

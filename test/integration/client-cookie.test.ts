@@ -5,6 +5,7 @@ import {sessionCookie} from '../helpers/test-plugin-context';
 import type {UserKey} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
 import type {MashroomWebSocketClient} from '../../type-definitions';
+import {DELIVERY_PROTOCOL} from '../../src/protocol/wire';
 
 const COOKIE = 'mashroom-websocket-client';
 
@@ -79,8 +80,34 @@ describe('the client id cookie', () => {
 
         const again = await connect('alice', {clientCookie: one.clientId, query: `?clientId=${two.clientId}`});
         expect(again.clientId).toBe(two.clientId);
-        // And the response names the client the connection serves now
-        expect(again.client.setCookies[0]).toContain(`${COOKIE}=${two.clientId};`);
+        // A client that names its client in the URL needs no cookie, and must not overwrite the one of a client on the
+        // same path that cannot
+        expect(again.client.setCookies).toEqual([]);
+    });
+
+    it('is neither set for nor read by the client library (the delivery protocol), which names its client in the URL', async () => {
+        await start();
+        const plain = await connect('alice');
+        await drop(plain.client, plain.clientId);
+        const cookie = `${sessionCookie('alice')}; ${COOKIE}=${plain.clientId}`;
+        const library = await TestClient.connect(`${server.wsOrigin}/websocket/feed`, {cookie}, {}, [DELIVERY_PROTOCOL]);
+        clients.push(library);
+        expect(await library.clientId()).not.toBe(plain.clientId);
+        expect(library.setCookies).toEqual([]);
+        // The plain client still resumes by its cookie
+        const again = await connect('alice', {clientCookie: plain.clientId});
+        expect(again.clientId).toBe(plain.clientId);
+    });
+
+    it('tries every id the header names: a cookie of the same name from another path or a parent domain does not hide ours', async () => {
+        await start();
+        const first = await connect('alice');
+        await drop(first.client, first.clientId);
+        const planted = '0e9d8c7b-6a5f-4e3d-8c2b-1a0f9e8d7c6b';
+        const cookie = `${sessionCookie('alice')}; ${COOKIE}=${planted}; ${COOKIE}=${first.clientId}`;
+        const again = await TestClient.connect(`${server.wsOrigin}/websocket/feed`, {cookie});
+        clients.push(again);
+        expect(await again.clientId()).toBe(first.clientId);
     });
 
     it('resumes nothing for another user or connect path, and leaves the client it names waiting for its own', async () => {

@@ -61,7 +61,7 @@ class FaultyStore implements ReconnectBufferStore {
         return this.store.restore();
     }
 
-    seal(clients: ReadonlyArray<SealedClient>, deadline: number): Promise<number> {
+    seal(clients: ReadonlyArray<SealedClient>, deadline: number): Promise<ReadonlyArray<string>> {
         return this.store.seal(clients, deadline);
     }
 

@@ -203,6 +203,22 @@ describe('closing clients, unloading the plugins, metrics', () => {
             }
         }, 15_000);
 
+        it('closes with 1001, not 1012, the clients it could not keep: the seal failed, so a reconnect would start afresh', async () => {
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+            const folder = join(server.rootFolder, 'failing');
+            const store = await FileReconnectBufferStore.open(folder);
+            server.server.useBufferStore(store);
+            const alice = await connect('alice');
+            jest.spyOn(store, 'seal').mockRejectedValueOnce(new Error('disk full'));
+
+            await server.unloadPlugins();
+            expect((await alice.closed).code).toBe(1001);
+            expect(server.context.log.find('error', 'Keeping the drained clients in folder')).toHaveLength(1);
+            expect(server.context.log.find('warn', 'The buffers of 1 client(s) were not stored within 5000 ms')).toHaveLength(1);
+            // Nothing is left that a later process would take up
+            expect(existsSync(join(folder, '.drained.ndjson'))).toBe(false);
+        });
+
         it('cuts off a client that does not complete the closing handshake', async () => {
             server = await startTestServer();
             const stubborn = await connect('alice');

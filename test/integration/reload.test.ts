@@ -3,6 +3,7 @@ import {join} from 'path';
 import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';
 import {TestClient} from '../helpers/test-client';
+import {sessionCookie} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
 
 
@@ -53,6 +54,16 @@ describe('plugin reload', () => {
         // clients with it
         await oldServer.dispose();
         expect(server.server.bufferingEnabled).toBe(false);
+        // The old instance let go of the folder when it sealed the drained clients, before it closed their connections
+        expect((await readdir(join(server.rootFolder, 'buffer'))).sort()).toEqual(['.drained.ndjson', `${droppedId}.ndjson`]);
+        // Until the new instance has the folder, a reconnect that wants to resume is refused for a retry (it would
+        // find nothing and start afresh), by ?clientId= as by the cookie; one that does not is served
+        await expect(TestClient.connect(`${server.wsOrigin}/websocket/test?clientId=${droppedId}`, 'bob')).rejects.toThrow('Upgrade refused with HTTP 503');
+        await expect(TestClient.connect(`${server.wsOrigin}/websocket/test`, {cookie: `${sessionCookie('alice')}; mashroom-websocket-client=${connectedId}`})).rejects.toThrow('Upgrade refused with HTTP 503');
+        const fresh = await TestClient.connect(`${server.wsOrigin}/websocket/test`, 'bob');
+        expect([droppedId, connectedId]).not.toContain(await fresh.clientId());
+        await fresh.close();
+        expect(server.context.log.find('warn', 'the reconnect buffer is not ready yet')).toHaveLength(1);
         jest.advanceTimersByTime(500);
         await waitFor(() => server.server.bufferingEnabled, 'the new instance to take the folder over');
         expect(server.context.log.find('info', '2 client(s) drained by the previous process can resume')).toHaveLength(1);

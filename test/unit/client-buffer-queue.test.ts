@@ -58,9 +58,9 @@ class ControlledStore implements ReconnectBufferStore {
         return 0;
     }
 
-    async seal(): Promise<number> {
+    async seal(): Promise<ReadonlyArray<string>> {
         // Nothing outlives the test
-        return 0;
+        return [];
     }
 
     async clear(): Promise<void> {

@@ -103,9 +103,9 @@ class HeldStore implements ReconnectBufferStore {
         return 0;
     }
 
-    async seal(): Promise<number> {
+    async seal(): Promise<ReadonlyArray<string>> {
         // Nothing outlives the test
-        return 0;
+        return [];
     }
 
     async clear(): Promise<void> {
