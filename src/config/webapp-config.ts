@@ -34,6 +34,11 @@ export type WebAppConfig = {
     readonly reconnectMessageBufferRedis: {readonly url: string; readonly keyPrefix: string} | null;
     /** Name the client in a cookie of the handshake response, so that a reconnect without `?clientId=` resumes too */
     readonly clientIdCookie: boolean;
+    /**
+     * Believe X-Forwarded-Host and X-Forwarded-Proto: only behind a proxy that sets them itself, replacing what a
+     * client sent (anyone can send them)
+     */
+    readonly trustForwardedHeaders: boolean;
 };
 
 export const DEFAULT_REDIS_KEY_PREFIX = 'mashroom:websocket:';
@@ -83,6 +88,11 @@ export const parseWebAppConfig = (raw: MashroomPluginConfig): WebAppConfig => {
         problems.push(`clientIdCookie must be true or false (got ${describe(clientIdCookie)})`);
     }
 
+    const trustForwardedHeaders = raw.trustForwardedHeaders;
+    if (trustForwardedHeaders !== undefined && typeof trustForwardedHeaders !== 'boolean') {
+        problems.push(`trustForwardedHeaders must be true or false (got ${describe(trustForwardedHeaders)})`);
+    }
+
     const config: WebAppConfig = {
         path,
         reconnectMessageBufferFolder,
@@ -100,6 +110,7 @@ export const parseWebAppConfig = (raw: MashroomPluginConfig): WebAppConfig => {
         reconnectMessageBufferMaxTotalBytes: parseNumber(raw, 'reconnectMessageBufferMaxTotalBytes', {min: 1, integer: true}, problems),
         reconnectMessageBufferRedis: parseRedis(raw.reconnectMessageBufferRedis, problems),
         clientIdCookie: clientIdCookie !== false,
+        trustForwardedHeaders: trustForwardedHeaders === true,
     };
     if (problems.length > 0) {
         throw new WebAppConfigError(problems);

@@ -37,14 +37,15 @@ export const clientIdsOfCookie = (header: string | undefined): Array<string> => 
 
 /**
  * The Set-Cookie value naming the client: sent back only on this connect path, never readable by scripts, not
- * sent along by other sites' pages, over TLS only when the request came over TLS (here or at a proxy in front).
+ * sent along by other sites' pages, over TLS only when the request came over TLS (here, or at a proxy in front
+ * whose X-Forwarded-Proto is trusted).
  * None for a path that could end the attribute early (the path is the requester's, not to be echoed into a header).
  */
-export const clientCookie = (clientId: string, path: string, request: IncomingMessage): string | null => {
+export const clientCookie = (clientId: string, path: string, request: IncomingMessage, trustForwardedProto: boolean): string | null => {
     if (!/^\/[\x21-\x3a\x3c-\x7e]*$/.test(path)) {
         return null;
     }
     const secure = request.socket instanceof TLSSocket ||
-        String(request.headers['x-forwarded-proto'] ?? '').split(',')[0].trim() === 'https';
+        (trustForwardedProto && String(request.headers['x-forwarded-proto'] ?? '').split(',')[0].trim() === 'https');
     return `${CLIENT_COOKIE}=${clientId}; Path=${path}; HttpOnly; SameSite=Strict${secure ? '; Secure' : ''}`;
 };

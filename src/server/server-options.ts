@@ -32,6 +32,8 @@ export type WebSocketServerOptions = {
     readonly drainTimeoutMs: number;
     /** Name the client in a cookie of the handshake response (with a buffer store; see protocol/client-cookie) */
     readonly clientIdCookie: boolean;
+    /** Whether X-Forwarded-Proto says how the browser reached us (see WebAppConfig) */
+    readonly trustForwardedHeaders: boolean;
     readonly loggerFactory: MashroomLoggerFactory;
 };
 

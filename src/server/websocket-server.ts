@@ -212,7 +212,7 @@ export class MashroomWebSocketServer {
         const clientId = route.kind === 'existing' ? route.client.clientId : route.kind === 'claim' ? route.clientId : newClientId();
         // Only for the clients that need it: those that name their client in the URL (the client library) would
         // otherwise overwrite the cookie of one that cannot (the Portal's) on the same path
-        const cookie = this.#options.clientIdCookie && this.#bufferStore && !sequenced && !connect.clientIdFromQuery ? clientCookie(clientId, this.#options.basePath + connect.connectPath, request) : null;
+        const cookie = this.#options.clientIdCookie && this.#bufferStore && !sequenced && !connect.clientIdFromQuery ? clientCookie(clientId, this.#options.basePath + connect.connectPath, request, this.#options.trustForwardedHeaders) : null;
         if (cookie !== null) {
             this.#handshakeCookies.set(request, cookie);
         }

@@ -44,6 +44,7 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         resumeProbeTimeoutMs: RESUME_PROBE_TIMEOUT_MS,
         drainTimeoutMs: DRAIN_TIMEOUT_MS,
         clientIdCookie: config.clientIdCookie,
+        trustForwardedHeaders: config.trustForwardedHeaders,
         loggerFactory,
     });
     installServer(server);

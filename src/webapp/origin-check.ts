@@ -26,10 +26,11 @@ const sameHost = (origin: URL, hostHeader: string | undefined): boolean => {
 /**
  * Cross-site WebSocket hijacking protection: browsers send the session cookie with a WebSocket opened by
  * any page, but they also send the page's Origin, which a page cannot forge. Allowed: requests without an
- * Origin (not from a browser), the server's own origin (Origin host equals Host or X-Forwarded-Host; the
- * scheme may differ behind a TLS-terminating proxy), and the configured origins ('*': any).
+ * Origin (not from a browser), the server's own origin (Origin host equals Host, or X-Forwarded-Host if the
+ * proxy in front is trusted to set it: a client can send one of its own; the scheme may differ behind a
+ * TLS-terminating proxy), and the configured origins ('*': any).
  */
-export const isOriginAllowed = (headers: IncomingHttpHeaders, allowedOrigins: ReadonlyArray<string>): boolean => {
+export const isOriginAllowed = (headers: IncomingHttpHeaders, allowedOrigins: ReadonlyArray<string>, trustForwardedHost: boolean): boolean => {
     const originHeader = headers.origin;
     if (originHeader === undefined) {
         return true;
@@ -49,5 +50,5 @@ export const isOriginAllowed = (headers: IncomingHttpHeaders, allowedOrigins: Re
     }
     return allowedOrigins.includes(origin.origin) ||
         sameHost(origin, firstValue(headers.host)) ||
-        sameHost(origin, firstValue(headers['x-forwarded-host']));
+        (trustForwardedHost && sameHost(origin, firstValue(headers['x-forwarded-host'])));
 };

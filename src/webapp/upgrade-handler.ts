@@ -56,7 +56,7 @@ export const createUpgradeHandler = (
             refuseUpgrade(socket, target.status, target.reason);
             return;
         }
-        if (!isOriginAllowed(request.headers, config.allowedOrigins)) {
+        if (!isOriginAllowed(request.headers, config.allowedOrigins, config.trustForwardedHeaders)) {
             refusals.log(logger, 'warn', 'origin', `Refusing WebSocket upgrade of ${preview(request.url ?? '')} from origin ${preview(String(request.headers.origin))}: not the server's own origin nor one of allowedOrigins`);
             refuseUpgrade(socket, 403, 'Origin not allowed');
             return;

@@ -54,7 +54,13 @@ describe('the client id cookie', () => {
         await start();
         const {client, clientId} = await connect('alice');
         expect(client.setCookies).toEqual([`${COOKIE}=${clientId}; Path=/websocket/feed; HttpOnly; SameSite=Strict`]);
-        // Behind a proxy that terminated TLS, the cookie is for TLS only
+        // X-Forwarded-Proto is believed only from a proxy trusted to set it
+        const untrusted = await connect('alice', {headers: {'x-forwarded-proto': 'https'}});
+        expect(untrusted.client.setCookies).toEqual([`${COOKIE}=${untrusted.clientId}; Path=/websocket/feed; HttpOnly; SameSite=Strict`]);
+    });
+
+    it('is for TLS only behind a trusted proxy that terminated TLS', async () => {
+        await start({trustForwardedHeaders: true});
         const behindTls = await connect('alice', {headers: {'x-forwarded-proto': 'https'}});
         expect(behindTls.client.setCookies).toEqual([`${COOKIE}=${behindTls.clientId}; Path=/websocket/feed; HttpOnly; SameSite=Strict; Secure`]);
     });

@@ -76,12 +76,21 @@ describe('hardening', () => {
             expect(server.context.sessionMiddlewareCalls).toBe(0);
         });
 
-        it('takes the host a proxy forwarded (X-Forwarded-Host) as the server\'s own', async () => {
-            server = await startTestServer();
+        it('takes the host a trusted proxy forwarded (X-Forwarded-Host) as the server\'s own', async () => {
+            server = await startTestServer({config: {trustForwardedHeaders: true}});
             await connect('alice', '/h', {'origin': 'https://portal.example.com', 'x-forwarded-host': 'portal.example.com'});
             await expect(refusedStatus(`${server.wsOrigin}/websocket/h`, 'alice', {
                 'origin': 'https://evil.example', 'x-forwarded-host': 'portal.example.com',
             })).resolves.toBe(403);
+        });
+
+        it('refuses an evil Origin that brings its own X-Forwarded-Host, unless the proxy is trusted (trustForwardedHeaders)', async () => {
+            server = await startTestServer();
+            await expect(refusedStatus(`${server.wsOrigin}/websocket/h`, 'alice', {
+                'origin': 'https://evil.example', 'x-forwarded-host': 'evil.example',
+            })).resolves.toBe(403);
+            expect(server.context.log.find('warn', 'from origin https://evil.example')).toHaveLength(1);
+            expect(server.service.getClientCount()).toBe(0);
         });
 
         it('admits the configured origins, and any with "*"', async () => {

@@ -49,14 +49,18 @@ describe('properties of what is parsed from the outside', () => {
 
     it('isOriginAllowed never throws, always allows "*" and requests without Origin', () => {
         const header = fc.option(fc.oneof(fc.string(), fc.webUrl(), fc.constant('null')), {nil: undefined});
-        fc.assert(fc.property(header, header, header, fc.array(fc.webUrl().map((url) => new URL(url).origin)), (origin, host, forwarded, allowed) => {
+        fc.assert(fc.property(header, header, header, fc.array(fc.webUrl().map((url) => new URL(url).origin)), fc.boolean(), (origin, host, forwarded, allowed, trust) => {
             const headers = {origin, 'host': host, 'x-forwarded-host': forwarded};
-            const result = isOriginAllowed(headers, allowed);
+            const result = isOriginAllowed(headers, allowed, trust);
             expect(typeof result).toBe('boolean');
-            expect(isOriginAllowed(headers, [...allowed, '*'])).toBe(true);
-            expect(isOriginAllowed({...headers, origin: undefined}, allowed)).toBe(true);
+            expect(isOriginAllowed(headers, [...allowed, '*'], trust)).toBe(true);
+            expect(isOriginAllowed({...headers, origin: undefined}, allowed, trust)).toBe(true);
             if (origin !== undefined && allowed.includes(origin)) {
                 expect(result).toBe(true);
+            }
+            // Without trust, what X-Forwarded-Host says changes nothing
+            if (!trust) {
+                expect(isOriginAllowed({...headers, 'x-forwarded-host': undefined}, allowed, false)).toBe(result);
             }
         }), {numRuns: 3000});
     });

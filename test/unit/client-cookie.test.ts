@@ -29,14 +29,16 @@ describe('the client id cookie', () => {
     });
 
     it('sets it for the connect path only, HttpOnly and SameSite=Strict, Secure when the request came over TLS', () => {
-        expect(clientCookie(ID, '/websocket/messages', request())).toBe(`mashroom-websocket-client=${ID}; Path=/websocket/messages; HttpOnly; SameSite=Strict`);
-        expect(clientCookie(ID, '/websocket', request({}, true))).toContain('; Secure');
-        expect(clientCookie(ID, '/websocket', request({'x-forwarded-proto': 'https, http'}))).toContain('; Secure');
-        expect(clientCookie(ID, '/websocket', request({'x-forwarded-proto': 'http'}))).not.toContain('Secure');
+        expect(clientCookie(ID, '/websocket/messages', request(), false)).toBe(`mashroom-websocket-client=${ID}; Path=/websocket/messages; HttpOnly; SameSite=Strict`);
+        expect(clientCookie(ID, '/websocket', request({}, true), false)).toContain('; Secure');
+        expect(clientCookie(ID, '/websocket', request({'x-forwarded-proto': 'https, http'}), true)).toContain('; Secure');
+        expect(clientCookie(ID, '/websocket', request({'x-forwarded-proto': 'http'}), true)).not.toContain('Secure');
+        // X-Forwarded-Proto only from a trusted proxy
+        expect(clientCookie(ID, '/websocket', request({'x-forwarded-proto': 'https'}), false)).not.toContain('Secure');
     });
 
     it('sets none for a connect path that would end its Path attribute early', () => {
-        expect(clientCookie(ID, '/websocket/a;Domain=example.com', request())).toBeNull();
-        expect(clientCookie(ID, '/websocket/a b', request())).toBeNull();
+        expect(clientCookie(ID, '/websocket/a;Domain=example.com', request(), false)).toBeNull();
+        expect(clientCookie(ID, '/websocket/a b', request(), false)).toBeNull();
     });
 });

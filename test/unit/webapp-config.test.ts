@@ -20,6 +20,7 @@ describe('parseWebAppConfig', () => {
             reconnectMessageBufferMaxTotalBytes: 268435456,
             reconnectMessageBufferRedis: null,
             clientIdCookie: true,
+            trustForwardedHeaders: false,
         });
     });
 
@@ -60,6 +61,7 @@ describe('parseWebAppConfig', () => {
         [{restrictToRoles: [1]}, 'restrictToRoles must be a list of role names or null'],
         [{enableKeepAlive: 'yes'}, 'enableKeepAlive must be true or false'],
         [{clientIdCookie: 'no'}, 'clientIdCookie must be true or false (got "no")'],
+        [{trustForwardedHeaders: 1}, 'trustForwardedHeaders must be true or false (got 1)'],
         [{keepAliveIntervalSec: 0}, 'keepAliveIntervalSec must be a number > 0'],
         [{keepAliveIntervalSec: Infinity}, 'keepAliveIntervalSec must be a number > 0'],
         [{maxConnections: 1.5}, 'maxConnections must be a whole number >= 0'],
