@@ -4,18 +4,19 @@ import {FolderInUseError} from '../buffer/folder-lock';
 import type {ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
 
 /**
- * How long a starting instance waits for the buffer folder while another process of this host, or the instance of
- * this process before a plugin reload, still uses it (draining). Then it gives up, or takes the folder over from an
- * earlier instance of this process, which can no longer be using it.
+ * How long a starting instance waits for the buffer folder while another process, or the instance of this process
+ * before a plugin reload, still uses it (draining), or until the lease of one that was killed is stale (within
+ * LEASE_STALE_MS). Then it gives up, or takes the folder over from an earlier instance of this process, which can no
+ * longer be using it.
  */
 export const FOLDER_WAIT_MS = 30_000;
 const FOLDER_RETRY_MS = 500;
 
 /**
- * Open the buffer folder and take up the clients a drained process left there. If a process of this host still
- * uses the folder (one that is stopping, while this one starts), buffering starts once it lets go, up to
- * FOLDER_WAIT_MS later; meanwhile it is off. `use` gets the store when it is ready. Returns a function that stops
- * waiting.
+ * Open the buffer folder and take up the clients a drained process left there. If another process still holds
+ * the folder (one that is stopping while this one starts, or was killed and has not let go), buffering starts once
+ * it lets go or its lease is stale, up to FOLDER_WAIT_MS later; meanwhile it is pending. `use` gets the store when
+ * it is ready. Returns a function that stops waiting.
  */
 export const openFileStore = (folder: string, logger: MashroomLogger, use: (store: ReconnectBufferStore) => void, giveUp: () => void): {ready: Promise<void>; cancel: () => void} => {
     const deadline = Date.now() + FOLDER_WAIT_MS;
@@ -43,7 +44,8 @@ export const openFileStore = (folder: string, logger: MashroomLogger, use: (stor
             logRestore(store, logger);
             use(store);
         } catch (error) {
-            if (!cancelled && error instanceof FolderInUseError && (error.sameProcess || (error.sameHost && Date.now() < deadline))) {
+            // A lease that is not renewed any more is stale within FOLDER_WAIT_MS, whoever held it
+            if (!cancelled && error instanceof FolderInUseError && (error.sameProcess || Date.now() < deadline)) {
                 if (!waitingLogged) {
                     waitingLogged = true;
                     logger.warn(`Reconnect message buffering waits for the folder ${folder}: ${error.message}; it is off until then`);

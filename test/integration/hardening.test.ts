@@ -1,7 +1,8 @@
 import {existsSync} from 'fs';
-import {readdir, rm} from 'fs/promises';
+import {readdir, readFile, rm} from 'fs/promises';
 import {connect as tcpConnect} from 'net';
 import type {Socket} from 'net';
+import {hostname, tmpdir} from 'os';
 import {join} from 'path';
 import {startTestServer} from '../helpers/test-server';
 import type {TestServer} from '../helpers/test-server';
@@ -14,6 +15,7 @@ import WebSocket from 'ws';
 import type {MashroomWebSocketClient} from '../../type-definitions';
 import type {ServerClient} from '../../src/client/server-client';
 import {DELIVERY_PROTOCOL} from '../../src/protocol/wire';
+import {LEASE_STALE_MS} from '../../src/buffer/folder-lock';
 
 const rawSocket = (client: TestClient): Socket => tcpSocketOf(client.socket);
 
@@ -483,7 +485,7 @@ describe('hardening', () => {
             expect(await resumed.client.nextJson()).toEqual({text: 'x'.repeat(600)});
         });
 
-        it('waits for a buffer folder that another running process of this host uses, and refuses one of another host, leaving their files alone', async () => {
+        it('waits for a buffer folder whose lease another process renews, of this host or another, leaving their files alone', async () => {
             server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
             const {writeFile: write} = await import('fs/promises');
             const {hostname} = await import('os');
@@ -501,15 +503,41 @@ describe('hardening', () => {
             } finally {
                 await second.stop();
             }
-            // A process of another host cannot be checked: its lock is respected at once
+            // A process of another host (a second pod on a shared volume) whose lease is fresh: waited for as well
             await write(join(folder, '.owner.json'), JSON.stringify({pid: 1, hostname: 'another-host', token: 'other'}));
             const third = await startTestServer({config: {reconnectMessageBufferFolder: folder}});
             try {
-                expect(third.context.log.find('error', 'Reconnect message buffering is off')).toHaveLength(1);
+                expect(third.context.log.find('warn', `Reconnect message buffering waits for the folder ${folder}`)).toHaveLength(1);
                 expect(third.server.bufferingEnabled).toBe(false);
+                expect(third.server.bufferStorePending).toBe(true);
                 expect((await readdir(folder)).sort()).toEqual(['.owner.json', theirs]);
             } finally {
                 await third.stop();
+            }
+        });
+
+        it.each([
+            ['another host (a re-created container or pod)', 'another-host', 1],
+            ['this host, its pid now used by another process', hostname(), 1],
+        ])('takes over the lock of a killed process on %s once its lease is stale', async (_where, host, pid) => {
+            const {mkdtemp, utimes, writeFile: write} = await import('fs/promises');
+            const folder = await mkdtemp(join(tmpdir(), 'mashroom-websocket-lease-'));
+            try {
+                const left = '00000000-0000-4000-8000-000000000000.ndjson';
+                await write(join(folder, left), '"left by the killed process"\n');
+                await write(join(folder, '.owner.json'), JSON.stringify({pid, hostname: host, token: 'killed'}));
+                // Its last renewal: more than three renewals ago
+                const lastRenewed = new Date(Date.now() - LEASE_STALE_MS - 1000);
+                await utimes(join(folder, '.owner.json'), lastRenewed, lastRenewed);
+                server = await startTestServer({config: {reconnectMessageBufferFolder: folder}});
+                expect(server.server.bufferingEnabled).toBe(true);
+                expect(server.context.log.problems()).toEqual([]);
+                // Ours now; what the killed process left (no drain) is removed
+                expect(JSON.parse(await readFile(join(folder, '.owner.json'), 'utf8'))).toMatchObject({pid: process.pid, hostname: hostname()});
+                expect(await readdir(folder)).toEqual(['.owner.json']);
+            } finally {
+                await server.stop();
+                await rm(folder, {recursive: true, force: true});
             }
         });
 

@@ -1,9 +1,9 @@
 import {existsSync} from 'fs';
-import {mkdir, mkdtemp, readdir, readFile, rm, writeFile} from 'fs/promises';
+import {mkdir, mkdtemp, readdir, readFile, rm, stat, utimes, writeFile} from 'fs/promises';
 import {hostname, tmpdir} from 'os';
 import {join} from 'path';
 import {FileReconnectBufferStore} from '../../src/buffer/file-reconnect-buffer-store';
-import {FolderInUseError} from '../../src/buffer/folder-lock';
+import {FolderInUseError, LEASE_RENEW_MS, LEASE_STALE_MS} from '../../src/buffer/folder-lock';
 import {BufferLostError} from '../../src/buffer/reconnect-buffer-store';
 import {newClientId} from '../../src/protocol/client-id';
 import {waitFor} from '../helpers/wait';
@@ -233,12 +233,49 @@ describe('FileReconnectBufferStore', () => {
             expect(await readdir(folder)).toEqual([]);
         });
 
-        it('refuses a folder a running process of this host uses, and one of another host', async () => {
+        it('refuses a folder whose lease a running process of this host, or a process of another host, renews', async () => {
             await open(folder);
             await writeFile(join(folder, LOCK), JSON.stringify({pid: 1, hostname: hostname(), token: 't'}));
             await expect(FileReconnectBufferStore.open(folder)).rejects.toThrow(FolderInUseError);
             await writeFile(join(folder, LOCK), JSON.stringify({pid: process.pid, hostname: 'another-host', token: 't'}));
             await expect(FileReconnectBufferStore.open(folder)).rejects.toThrow('in use by process');
+            // Renewed a moment before it would have been stale: still respected
+            const almostStale = new Date(Date.now() - LEASE_STALE_MS + 2000);
+            await utimes(join(folder, LOCK), almostStale, almostStale);
+            await expect(FileReconnectBufferStore.open(folder)).rejects.toThrow(FolderInUseError);
+        });
+
+        it('takes over a lease not renewed for three renewals, whoever held it', async () => {
+            await mkdir(folder, {recursive: true});
+            for (const owner of [{pid: 1, hostname: hostname()}, {pid: process.pid, hostname: 'another-host'}]) {
+                await writeFile(join(folder, LOCK), JSON.stringify({...owner, token: 'killed'}));
+                const lastRenewed = new Date(Date.now() - LEASE_STALE_MS - 1000);
+                await utimes(join(folder, LOCK), lastRenewed, lastRenewed);
+                const store = await FileReconnectBufferStore.open(folder);
+                expect(JSON.parse(await readFile(join(folder, LOCK), 'utf8'))).toMatchObject({pid: process.pid, hostname: hostname()});
+                await store.close();
+            }
+        });
+
+        it('renews its lease while it holds the folder, and stops at release', async () => {
+            jest.useFakeTimers({doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'hrtime', 'performance']});
+            try {
+                const store = await FileReconnectBufferStore.open(folder);
+                const lock = join(folder, LOCK);
+                const longAgo = new Date(Date.now() - 60_000);
+                await utimes(lock, longAgo, longAgo);
+                expect(jest.getTimerCount()).toBe(1);
+                jest.advanceTimersByTime(LEASE_RENEW_MS);
+                // The renewal is real file I/O: wait for it turn by turn (the fake timers hold back setTimeout)
+                for (let turn = 0; turn < 10_000 && Date.now() - (await stat(lock)).mtimeMs > LEASE_RENEW_MS; turn++) {
+                    await new Promise((resolve) => setImmediate(resolve));
+                }
+                expect(Date.now() - (await stat(lock)).mtimeMs).toBeLessThan(LEASE_RENEW_MS);
+                await store.close();
+                expect(jest.getTimerCount()).toBe(0);
+            } finally {
+                jest.useRealTimers();
+            }
         });
 
         it('takes over the lock of a process that is gone, or an unreadable one', async () => {
