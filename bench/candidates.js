@@ -103,7 +103,7 @@ const pluginCandidate = async (packageRoot, buffered) => {
     const [webappPlugin, servicesPlugin] = packageJson.mashroom.plugins;
     const holder = pluginContext();
     const config = {
-        ...webappPlugin.defaultConfig, enableKeepAlive: false, maxConnections: 1_000_000, maxMessageSizeBytes: 1048576,
+        ...webappPlugin.defaultConfig, enableKeepAlive: false, maxConnections: 1_000_000, maxConnectionsPerUser: null, maxMessageSizeBytes: 1048576,
         ...(buffered ? {reconnectMessageBufferFolder: join(holder.getPluginContext().serverConfig.serverRootFolder, 'buffer'), reconnectTimeoutSec: 300} : {}),
     };
     const requireDefault = (/** @type {string} */ file) => {

@@ -305,6 +305,7 @@ const measure = async (store, n, round) => {
         ...(redis ? {reconnectMessageBufferRedis: {url: redis.url, keyPrefix: 'mashroom:websocket:'}} : {reconnectMessageBufferFolder: BUFFER_FOLDER}),
         reconnectTimeoutSec: RECONNECT_TIMEOUT_SEC,
         maxConnections: 1_000_000,
+        maxConnectionsPerUser: null,
     };
     /**
      * @param {string} root

@@ -71,7 +71,8 @@ const logConfig = (/** @type {string} */ level) => ({
  * - keep: leave the root folder in the temp folder on stop
  * - root: an existing root folder to start in (a restart on the same folder); the caller removes it. Default: a new
  *   temp folder named <tempPrefix><candidate>-..., removed on stop unless keep
- * - websocket: the config of 'Mashroom WebSocket Webapp' (default: {maxConnections: 1000000}, room for every client)
+ * - websocket: the config of 'Mashroom WebSocket Webapp' (default: {maxConnections: 1000000, maxConnectionsPerUser: null},
+ *   room for every client of the one user who connects them)
  * - extraPluginFolders: further plugin package folders (such as a fixture plugin)
  * - nodeArgs, env: Node.js arguments and environment of the server process (besides this process's environment)
  * - outFile: the file in the root folder that takes the server's stdout and stderr (default server.out)
@@ -119,7 +120,7 @@ const startServer = async (candidate, options = {}) => {
             'Mashroom Storage Filestore Provider': {dataFolder: './data/storage'},
             'Mashroom Messaging Services': {topicACL: './topicACL.json'},
             // The default config of both, but room for every client of the largest N (the default is 2000)
-            'Mashroom WebSocket Webapp': options.websocket ?? {maxConnections: 1_000_000},
+            'Mashroom WebSocket Webapp': options.websocket ?? {maxConnections: 1_000_000, maxConnectionsPerUser: null},
         },
     }, null, 2));
 

@@ -89,6 +89,11 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         return state.kind === 'open' || state.kind === 'resuming' ? state.connection : null;
     }
 
+    /** Until when it waits for a connection (the end of its reconnect window), or null if it does not wait here */
+    get waitingUntil(): number | null {
+        return this.#state.kind === 'waiting' ? this.#state.deadline : null;
+    }
+
     /** Whether it waits for a connection to resume it */
     get canResume(): boolean {
         return this.#state.kind === 'waiting' || this.#state.kind === 'claiming';
@@ -172,10 +177,8 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         this.#buffer?.discard();
     }
 
-    /**
-     * Transition to waiting: what the connection did not get across and what was held go into the buffer first.
-     * Closed instead if a message was refused while its buffer was read: what it holds is not all there was
-     */
+    /** Transition to waiting: what the connection did not get across and what was held go into the buffer first.
+     * Closed instead if a message was refused while its buffer was read: what it holds is not all there was */
     private wait(store: ReconnectBufferStore, from: 'connection' | 'claim', release: Release, lastSeq = this.#lastSeq): 'waiting' | 'closed' {
         const state = this.#state;
         const overflow = state.kind === 'resuming' || state.kind === 'claiming' ? state.held.overflow : null;
@@ -201,10 +204,8 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         this.finish({code, reason});
     }
 
-    /**
-     * The one transition to closed: what it still holds is refused, its buffer deleted (unless it is kept for a
-     * resume elsewhere), its host told (`known`: its disconnect listeners are called). Returns a handed-over socket.
-     */
+    /** The one transition to closed: what it still holds is refused, its buffer deleted (unless it is kept for a
+     * resume elsewhere), its host told (`known`: its disconnect listeners are called). Returns a handed-over socket. */
     private finish(release: Release, known = true, keepBuffer = false): WebSocket | null {
         if (this.#state.kind === 'closed') {
             return null;

@@ -2,6 +2,7 @@ import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import type {ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
 import type {ServerClient} from '../client/server-client';
 import type {ClientRegistry} from './client-registry';
+import {CLOSE_TRY_AGAIN_LATER} from '../protocol/wire';
 import type {ConnectRequest} from './server-options';
 
 export type AdmissionLimits = {
@@ -19,9 +20,32 @@ export type Route =
     /** Not known here, but it may wait on another node of the cluster: claim it */
     | {readonly kind: 'claim'; readonly clientId: string};
 
+/** Of these clients, the one that has waited for a reconnect longest (its window ends first), if any waits */
+const longestWaiting = (clients: Iterable<ServerClient>): ServerClient | null => {
+    let longest: ServerClient | null = null;
+    for (const client of clients) {
+        const until = client.waitingUntil;
+        if (until !== null && (longest === null || until < (longest.waitingUntil ?? Infinity))) {
+            longest = client;
+        }
+    }
+    return longest;
+};
+
+const anyWaiting = (clients: Iterable<ServerClient>): boolean => {
+    for (const client of clients) {
+        if (client.waitingUntil !== null) {
+            return true;
+        }
+    }
+    return false;
+};
+
 /**
  * Who may connect and as what: the capacity limits, counted exactly, waiting clients included, and which
- * client a request with `?clientId=` may resume (same user, connect path and protocol).
+ * client a request with `?clientId=` may resume (same user, connect path and protocol). A live connection goes
+ * before a waiting client: at a limit, the client that has waited longest (of the user, for the user's limit; of
+ * anyone, for the server's) is given up to make room, so that clients that dropped cannot lock anybody out.
  */
 export class Admission {
 
@@ -39,7 +63,8 @@ export class Admission {
      */
     mayAdmit(requestedClientId: string | null): boolean {
         return this.clients.size < this.limits.maxConnections ||
-            (requestedClientId !== null && this.clients.get(requestedClientId)?.canResume === true);
+            (requestedClientId !== null && this.clients.get(requestedClientId)?.canResume === true) ||
+            anyWaiting(this.clients.values());
     }
 
     /** Synchronous, from the capacity check to the caller's registration: concurrent upgrades never exceed the limits */
@@ -48,11 +73,9 @@ export class Admission {
         if (resumable) {
             return {kind: 'existing', client: resumable};
         }
-        if (this.clients.size >= this.limits.maxConnections) {
-            return {kind: 'refused', outcome: 'full'};
-        }
-        if (!this.hasRoomFor(connect.user.username)) {
-            return {kind: 'refused', outcome: 'user-full'};
+        const room = this.makeRoomFor(connect.user.username);
+        if (room !== 'room') {
+            return {kind: 'refused', outcome: room};
         }
         const store = this.store();
         const {requestedClientId} = connect;
@@ -61,10 +84,26 @@ export class Admission {
             : {kind: 'new'};
     }
 
-    /** Room for one more client, overall and for the user */
-    hasRoomFor(username: string): boolean {
+    /** Room for one more client of the user, overall and for the user: a waiting client is given up for it if need be */
+    makeRoomFor(username: string): 'room' | 'full' | 'user-full' {
         const {maxConnections, maxConnectionsPerUser} = this.limits;
-        return this.clients.size < maxConnections && (maxConnectionsPerUser === null || this.clients.countOfUser(username) < maxConnectionsPerUser);
+        if (maxConnectionsPerUser !== null && this.clients.countOfUser(username) >= maxConnectionsPerUser &&
+            !this.#giveUp(longestWaiting(this.clients.ofUser(username)), username)) {
+            return 'user-full';
+        }
+        if (this.clients.size >= maxConnections && !this.#giveUp(longestWaiting(this.clients.values()), username)) {
+            return 'full';
+        }
+        return 'room';
+    }
+
+    #giveUp(waiting: ServerClient | null, forUser: string): boolean {
+        if (!waiting) {
+            return false;
+        }
+        this.logger.info(`Giving up client ${waiting.clientId} of user ${waiting.user.username}, which waits for a reconnect, to make room for a connection of user ${forUser}`);
+        waiting.close(CLOSE_TRY_AGAIN_LATER, 'Given up for a live connection');
+        return true;
     }
 
     /**

@@ -86,7 +86,7 @@ export class Resumption {
                 } else {
                     this.resume(client, socket, connect);
                 }
-            } else if (admission.hasRoomFor(connect.user.username)) {
+            } else if (admission.makeRoomFor(connect.user.username) === 'room') {
                 logger.info(`Client ${client.clientId} is still connected (another tab with the same id?): the new connection gets a new client`);
                 this.context.addClient(socket, connect);
             } else {

@@ -556,6 +556,24 @@ describe('hardening', () => {
     });
 
     describe('maxConnectionsPerUser', () => {
+        it('keeps one user who connects and drops again and again from locking the others out', async () => {
+            // The default of 20 per user, and a server with room for 30
+            server = await startTestServer({config: {maxConnections: 30, reconnectMessageBufferFolder: 'buffer'}});
+            for (let round = 0; round < 40; round++) {
+                const {client, clientId} = await connect('alice');
+                await client.drop();
+                await waitFor(() => !onServer(clientId).alive, 'the drop to be noticed');
+            }
+            // Her own limit holds, counting the clients that wait: each new one went before the one waiting longest
+            expect(server.service.getClientsOfUser('alice')).toHaveLength(20);
+            expect(server.context.log.find('info', 'to make room for a connection of user alice')).toHaveLength(20);
+            // And everybody else gets in
+            for (let other = 0; other < 10; other++) {
+                await connect('bob');
+            }
+            expect(server.service.getClientCount()).toBe(30);
+        });
+
         it('refuses a user over the limit with 503, others and resumes still get in', async () => {
             server = await startTestServer({config: {maxConnectionsPerUser: 2, reconnectMessageBufferFolder: 'buffer'}});
             await connect('alice');

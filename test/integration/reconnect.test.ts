@@ -246,14 +246,30 @@ describe('reconnect buffer', () => {
         expect(await resumed.client.nextJson()).toEqual({x: 1});
     });
 
-    it('counts waiting clients against maxConnections, but lets them resume', async () => {
-        await start({maxConnections: 1});
-        const {client, clientId} = await connect('alice');
-        await client.drop();
-        await waitingFor(clientId);
-        await expect(refusedStatus(`${server.wsOrigin}/websocket/feed`, 'bob')).resolves.toBe(503);
-        const resumed = await connect('alice', `?clientId=${clientId}`);
-        expect(resumed.clientId).toBe(clientId);
+    it('counts waiting clients against maxConnections and lets them resume, but gives the one waiting longest up for a live connection', async () => {
+        await start({maxConnections: 2});
+        const gone: Array<string> = [];
+        server.service.addDisconnectListener((client) => {
+            gone.push(client.clientId);
+        });
+        const first = await connect('alice');
+        await first.client.drop();
+        await waitingFor(first.clientId);
+        const second = await connect('alice');
+        await second.client.drop();
+        await waitingFor(second.clientId);
+        // Full, with two waiting: a resume gets in as ever
+        const resumed = await connect('alice', `?clientId=${second.clientId}`);
+        expect(resumed.clientId).toBe(second.clientId);
+        // A new connection of another user goes before the client that waited longest, which is given up
+        const bob = await connect('bob');
+        expect(gone).toEqual([first.clientId]);
+        expect(server.context.log.find('info', `Giving up client ${first.clientId} of user alice, which waits for a reconnect, to make room for a connection of user bob`)).toHaveLength(1);
+        const late = await connect('alice', `?clientId=${first.clientId}`).catch((error: unknown) => error);
+        expect(late).toEqual(new Error('Upgrade refused with HTTP 503'));
+        // Full of live clients: refused
+        await expect(refusedStatus(`${server.wsOrigin}/websocket/feed`, 'carol')).resolves.toBe(503);
+        expect(server.service.getClientsOnPath('/feed').map((client) => client.clientId).sort()).toEqual([second.clientId, bob.clientId].sort());
     });
 
     it('does not resume on another connect path, nor a client whose connection is alive (a second tab)', async () => {

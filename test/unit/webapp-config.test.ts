@@ -11,7 +11,7 @@ describe('parseWebAppConfig', () => {
             enableKeepAlive: true,
             keepAliveIntervalSec: 15,
             maxConnections: 2000,
-            maxConnectionsPerUser: null,
+            maxConnectionsPerUser: 20,
             allowedOrigins: [],
             maxMessageSizeBytes: 1048576,
             upgradeTimeoutSec: 10,
