@@ -6,6 +6,7 @@ import {join} from 'path';
 import {promisify} from 'util';
 import {ensureDir} from 'fs-extra';
 import {isClientId} from '../protocol/client-id';
+import {decodeRecords, encodeRecord} from './buffer-record';
 import {readSnapshot, writeSnapshot} from './drain-snapshot';
 import type {SnapshotEntry} from './drain-snapshot';
 import {FolderLock} from './folder-lock';
@@ -23,6 +24,8 @@ const appendFile = promisify(appendFileCallback);
 const unlink = promisify(unlinkCallback);
 const open = promisify(openCallback);
 const close = promisify(closeCallback);
+/** Each message as a verifiable record (see buffer-record), one per line */
+const toLines = (messages: ReadonlyArray<string>): string => messages.map((message) => `${encodeRecord(message)}\n`).join('');
 /** Append to a file that must exist: one deleted from outside must not silently restart with a gap */
 const APPEND_EXISTING = constants.O_WRONLY | constants.O_APPEND;
 
@@ -115,7 +118,7 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
             return;
         }
         const file = this.fileOf(clientId);
-        const lines = `${messages.join('\n')}\n`;
+        const lines = toLines(messages);
         if (continuing) {
             let fd: number;
             try {
@@ -142,17 +145,23 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
         }
     }
 
+    /** The buffered messages, verified: rejects with BufferLostError if any record is cut short or changed */
     async readAll(clientId: string): Promise<Array<string>> {
+        const file = this.fileOf(clientId);
         let content: string;
         try {
-            content = await readFile(this.fileOf(clientId), 'utf8');
+            content = await readFile(file, 'utf8');
         } catch (error) {
             if (isNotFound(error)) {
                 return [];
             }
             throw error;
         }
-        return content.split('\n').filter((line) => line !== '');
+        const messages = decodeRecords(content.split('\n').filter((line) => line !== ''));
+        if (!messages) {
+            throw new BufferLostError(clientId, `${file} holds a message that does not verify (cut short or changed)`);
+        }
+        return messages;
     }
 
     async remove(clientId: string): Promise<void> {
@@ -197,7 +206,7 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
         await this.clear();
         for (const {clientId, session, deadline, frames} of live) {
             if (frames.length > 0) {
-                await fs.writeFile(this.fileOf(clientId), frames.map((frame) => `${frame}\n`).join(''), 'utf8');
+                await fs.writeFile(this.fileOf(clientId), toLines(frames), 'utf8');
             }
             const timer = setTimeout(() => {
                 this.forget(clientId);
@@ -228,7 +237,9 @@ export class FileReconnectBufferStore implements ReconnectBufferStore {
         await Promise.all(Array.from({length: Math.min(SEAL_READS_IN_FLIGHT, all.length)}, async () => {
             while (next < all.length && Date.now() < deadline) {
                 const index = next++;
-                read[index] = {...all[index], frames: await this.readAll(all[index].clientId)};
+                // A buffer that does not verify is not handed on; the others are
+                const frames = await this.readAll(all[index].clientId).catch(() => null);
+                read[index] = frames ? {...all[index], frames} : undefined;
             }
         }));
         const entries = read.filter((entry): entry is SnapshotEntry => entry !== undefined);

@@ -2,6 +2,7 @@ import {randomUUID} from 'crypto';
 import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import type {Redis, RedisOptions} from 'ioredis';
 import {isClientId} from '../protocol/client-id';
+import {decodeRecords, encodeRecord} from './buffer-record';
 import {BufferClaimedError, BufferLostError} from './reconnect-buffer-store';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore, SealedClient} from './reconnect-buffer-store';
 
@@ -161,8 +162,9 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
 
     async open(clientId: string, session: BufferedSession, ttlMs: number, messages: ReadonlyArray<string>): Promise<void> {
         const [sessionKey, bufferKey] = this.keysOf(clientId);
-        const first = messages.slice(0, APPEND_SLICE);
-        const rest = messages.slice(APPEND_SLICE);
+        const records = messages.map(encodeRecord);
+        const first = records.slice(0, APPEND_SLICE);
+        const rest = records.slice(APPEND_SLICE);
         const result = await this.redis.wsOpen(sessionKey, bufferKey, this.node, Math.max(1, Math.ceil(ttlMs)), session.username,
             session.connectPath, session.sequenced ? '1' : '0', session.lastSeq, rest.length > 0 ? 'opening' : 'waiting', ...first);
         this.check(clientId, result);
@@ -170,7 +172,7 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
     }
 
     async append(clientId: string, messages: ReadonlyArray<string>, continuing: boolean): Promise<void> {
-        await this.appendSlices(clientId, messages, continuing, false);
+        await this.appendSlices(clientId, messages.map(encodeRecord), continuing, false);
     }
 
     async claim(clientId: string, claimant: BufferedSession): Promise<ClaimedBuffer | null> {
@@ -183,8 +185,12 @@ export class RedisReconnectBufferStore implements ReconnectBufferStore {
             }
             return null;
         }
+        const messages = decodeRecords(frames ?? []);
+        if (!messages) {
+            throw new BufferLostError(clientId, 'a message in its list in Redis does not verify (changed)');
+        }
         return {
-            messages: frames ?? [],
+            messages,
             recorded: Number(count),
             session: {...claimant, lastSeq: Number(lastSeq) || 0},
         };

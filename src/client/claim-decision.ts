@@ -48,7 +48,7 @@ export const decideClaim = (facts: ClaimFacts, result: ClaimResult): ClaimDecisi
             return giveUp(false, {level: 'error', message: `Claiming client ${clientId} from another node failed`, error: result.error});
         }
         if (result.error instanceof BufferLostError) {
-            return giveUp(true);
+            return giveUp(true, {level: 'warn', message: result.error.message});
         }
         return {kind: 'retry', log: [{level: 'error', message: `Reading the reconnect buffer of client ${clientId} failed; closing so that it retries`, error: result.error}]};
     }

@@ -173,6 +173,18 @@ describe('RedisReconnectBufferStore', () => {
         await expect(a.append(clientId, ['2'], true)).rejects.toThrow(BufferLostError);
     });
 
+    it('replays nothing of a list whose message was changed in Redis, even with the count unchanged', async () => {
+        const a = await node();
+        const b = await node();
+        const clientId = newClientId();
+        await a.open(clientId, ALICE, WINDOW_MS, ['{"greetings":"Hello alice!"}', '{"n":2}']);
+        const key = `${keyPrefix}buffer:${clientId}`;
+        const [first] = await inspector.lrange(key, 0, 0);
+        await inspector.lset(key, 0, first.replace('alice', 'mallory'));
+        await expect(b.claim(clientId, ALICE)).rejects.toThrow('does not verify');
+        expect(await inspector.llen(key)).toBe(2);
+    });
+
     it('refuses what is not a client id as a key', async () => {
         const a = await node();
         await expect(a.claim('../../etc', ALICE)).rejects.toThrow('not a client id');

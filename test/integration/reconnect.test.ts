@@ -101,7 +101,8 @@ describe('reconnect buffer', () => {
             await server.service.sendMessage(original, {n});
         }
         const file = join(bufferFolder(), `${clientId}.ndjson`);
-        expect((await readFile(file, 'utf8')).trim().split('\n')).toEqual([1, 2, 3, 4, 5].map((n) => JSON.stringify({n})));
+        // One record per line: a checksum, then the message
+        expect((await readFile(file, 'utf8')).trim().split('\n').map((line) => line.slice(8))).toEqual([1, 2, 3, 4, 5].map((n) => JSON.stringify({n})));
 
         const resumed = await connect('alice', `?clientId=${clientId}`);
         expect(resumed.clientId).toBe(clientId);
@@ -116,6 +117,31 @@ describe('reconnect buffer', () => {
 
         await server.service.sendMessage(original, {live: true});
         expect(await resumed.client.nextJson()).toEqual({live: true});
+    });
+
+    it.each([
+        ['cut in the middle of its last line', (content: string) => content.slice(0, content.length - 8)],
+        ['with a line garbled, the count of lines the same', (content: string) => content.replace('Hello alice', 'Hello mallory')],
+    ])('replays nothing of a buffer file %s: the client starts afresh', async (_what, damage) => {
+        await start();
+        const {client, clientId} = await connect('alice');
+        const original = serverSide(clientId);
+        await client.drop();
+        await waitingFor(clientId);
+        await server.service.sendMessage(original, {first: true});
+        await server.service.sendMessage(original, {greetings: 'Hello alice!'});
+        const file = join(bufferFolder(), `${clientId}.ndjson`);
+        const content = await readFile(file, 'utf8');
+        expect(content.split('\n')).toHaveLength(3);
+        await writeFile(file, damage(content));
+
+        const again = await connect('alice', `?clientId=${clientId}`);
+        expect(again.clientId).not.toBe(clientId);
+        expect(server.context.log.find('warn', `${clientId}.ndjson holds a message that does not verify (cut short or changed)`)).toHaveLength(1);
+        // Nothing of it came: the next message is a live one
+        await server.service.sendMessage(serverSide(again.clientId), {live: true});
+        expect(await again.client.nextJson()).toEqual({live: true});
+        expect(disconnected.map((each) => each.clientId)).toEqual([clientId]);
     });
 
     it('also resumes after a clean close of the client', async () => {

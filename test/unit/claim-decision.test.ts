@@ -49,7 +49,10 @@ describe('decideClaim', () => {
 
     it('gives up a client whose buffer is gone or incomplete, as one that existed here', () => {
         expect(decideClaim(facts(), {ok: true, claimed: null})).toEqual({kind: 'give-up', known: true, log: [CANNOT_RESUME]});
-        expect(decideClaim(facts(), {ok: false, error: new BufferLostError('c1', 'cut short')})).toEqual({kind: 'give-up', known: true, log: [CANNOT_RESUME]});
+        // Why it is lost is said
+        expect(decideClaim(facts(), {ok: false, error: new BufferLostError('c1', 'cut short')})).toEqual({kind: 'give-up', known: true, log: [
+            {level: 'warn', message: 'The reconnect buffer of client c1 was lost: cut short'}, CANNOT_RESUME,
+        ]});
     });
 
     it('makes nothing up of a client of another node that nobody holds, or whose claim failed', () => {
