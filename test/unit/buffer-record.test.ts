@@ -1,3 +1,4 @@
+import {createHash} from 'crypto';
 import {decodeRecords, encodeRecord} from '../../src/buffer/buffer-record';
 
 describe('buffer records', () => {
@@ -6,6 +7,13 @@ describe('buffer records', () => {
     it('gives back every message of its records, in order', () => {
         expect(decodeRecords(messages.map(encodeRecord))).toEqual(messages);
         expect(decodeRecords([])).toEqual([]);
+    });
+
+    it('starts each record with the first 8 hex digits of the SHA-256 of its UTF-8 text, whichever Node.js API made it', () => {
+        // Nodes of one cluster, or a process and the one before it, may run different Node.js versions
+        for (const message of messages) {
+            expect(encodeRecord(message)).toBe(createHash('sha256').update(message, 'utf8').digest('hex').slice(0, 8) + message);
+        }
     });
 
     it('verifies nothing of records of which one is cut short anywhere', () => {
