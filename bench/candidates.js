@@ -104,6 +104,8 @@ const pluginCandidate = async (packageRoot, buffered) => {
     const holder = pluginContext();
     const config = {
         ...webappPlugin.defaultConfig, enableKeepAlive: false, maxConnections: 1_000_000, maxConnectionsPerUser: null, maxMessageSizeBytes: 1048576,
+        // The echo actors send thousands of messages per second: the limit is checked, never reached
+        incomingMessagesPerSec: 1e9, incomingMessagesBurst: 1e9,
         ...(buffered ? {reconnectMessageBufferFolder: join(holder.getPluginContext().serverConfig.serverRootFolder, 'buffer'), reconnectTimeoutSec: 300} : {}),
     };
     const requireDefault = (/** @type {string} */ file) => {

@@ -22,6 +22,9 @@ export type WebAppConfig = {
     readonly allowedOrigins: ReadonlyArray<string>;
     /** Largest incoming message; a larger one closes the connection with 1009 */
     readonly maxMessageSizeBytes: number;
+    /** Messages per second a client may send in the long run (beyond a burst of incomingMessagesBurst): then 1008 */
+    readonly incomingMessagesPerSec: number;
+    readonly incomingMessagesBurst: number;
     /** Longest time the authentication of an upgrade may take */
     readonly upgradeTimeoutSec: number;
     /** Most bytes waiting to be sent to one client before it counts as too slow and is closed with 1013 */
@@ -104,6 +107,8 @@ export const parseWebAppConfig = (raw: MashroomPluginConfig): WebAppConfig => {
         maxConnectionsPerUser: raw.maxConnectionsPerUser === null ? null : parseNumber(raw, 'maxConnectionsPerUser', {min: 1, integer: true}, problems),
         allowedOrigins: parseOrigins(raw.allowedOrigins, problems),
         maxMessageSizeBytes: parseNumber(raw, 'maxMessageSizeBytes', {min: 1, integer: true}, problems),
+        incomingMessagesPerSec: parseNumber(raw, 'incomingMessagesPerSec', {min: 1}, problems),
+        incomingMessagesBurst: parseNumber(raw, 'incomingMessagesBurst', {min: 1, integer: true}, problems),
         upgradeTimeoutSec: parseNumber(raw, 'upgradeTimeoutSec', {min: 0, exclusiveMin: true}, problems),
         maxUnsentBytesPerClient: parseNumber(raw, 'maxUnsentBytesPerClient', {min: 1, integer: true}, problems),
         reconnectMessageBufferMaxBytes: parseNumber(raw, 'reconnectMessageBufferMaxBytes', {min: 1, integer: true}, problems),

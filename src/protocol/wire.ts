@@ -15,6 +15,7 @@ export const requestsDeliveryProtocol = (request: IncomingMessage): boolean =>
 
 export const CLOSE_NORMAL = 1000;
 export const CLOSE_GOING_AWAY = 1001;
+export const CLOSE_POLICY_VIOLATION = 1008;
 export const CLOSE_INTERNAL_ERROR = 1011;
 /** The server restarts: reconnect, the client is kept for a resume */
 export const CLOSE_SERVICE_RESTART = 1012;

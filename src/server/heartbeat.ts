@@ -14,6 +14,8 @@ export type HeartbeatOptions = {
     readonly pingIntervalMs: number;
     /** How soon after sending a client is pinged for an acknowledgement */
     readonly ackDelayMs: number;
+    /** Called with each dead-peer check: for what else is to be done now and then */
+    readonly onPeerCheck: () => void;
 };
 
 /** The server's timers: the keep-alive message, the dead-peer check, and the pings that ask for acknowledgements */
@@ -27,7 +29,10 @@ export class Heartbeat {
         if (options.keepAliveIntervalMs !== null) {
             this.#every(options.keepAliveIntervalMs, () => this.#sendKeepAlive());
         }
-        this.#every(options.pingIntervalMs, () => this.#checkPeers());
+        this.#every(options.pingIntervalMs, () => {
+            this.#checkPeers();
+            options.onPeerCheck();
+        });
     }
 
     stop(): void {

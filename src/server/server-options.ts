@@ -10,6 +10,9 @@ export type WebSocketServerOptions = {
     readonly maxConnectionsPerUser: number | null;
     /** Largest incoming message; a larger one closes the connection with 1009 */
     readonly maxMessageSizeBytes: number;
+    /** What a client may send: messages per second in the long run, and at once beyond that */
+    readonly incomingMessagesPerSec: number;
+    readonly incomingMessagesBurst: number;
     /** Backlog of unsent bytes beyond which a client counts as too slow and is closed with 1013 */
     readonly maxUnsentBytesPerClient: number;
     /** Largest reconnect buffer of one client */

@@ -5,7 +5,15 @@ import {parseClientEnvelope} from '../protocol/delivery-envelope';
 import {parseIncomingFrame} from '../protocol/incoming-frame';
 import type {Connection} from '../transport/connection';
 import {SocketTag} from '../transport/ws-adapter';
+import {CLOSE_POLICY_VIOLATION} from '../protocol/wire';
+import {ClientLogThrottle} from './client-log-throttle';
+import {IncomingRateLimit} from './incoming-rate-limit';
+import type {IncomingRateOptions} from './incoming-rate-limit';
 import type {ListenerRegistry} from './listener-registry';
+
+/** Lines about ignored frames per client and problem, and of all clients per second (see ClientLogThrottle) */
+const LINES_PER_CLIENT = 3;
+const LINES_PER_SECOND = 20;
 
 type RoutedConnection = Connection<ServerClient>;
 
@@ -18,6 +26,8 @@ type RoutedConnection = Connection<ServerClient>;
 export class SocketRouter {
 
     readonly #tag = new SocketTag<RoutedConnection>();
+    readonly #rate: IncomingRateLimit;
+    readonly #ignored: ClientLogThrottle;
     readonly #handlers: {
         readonly message: (this: WebSocket, data: WebSocket.RawData, isBinary: boolean) => void;
         readonly close: (this: WebSocket, code: number) => void;
@@ -28,8 +38,10 @@ export class SocketRouter {
     constructor(
         private readonly listeners: ListenerRegistry,
         private readonly logger: MashroomLogger,
-        private readonly limits: {readonly maxMessageSizeBytes: number; readonly reconnectTimeoutMs: number},
+        private readonly limits: {readonly maxMessageSizeBytes: number; readonly reconnectTimeoutMs: number; readonly incoming: IncomingRateOptions},
     ) {
+        this.#rate = new IncomingRateLimit(limits.incoming);
+        this.#ignored = new ClientLogThrottle({linesPerClient: LINES_PER_CLIENT, linesPerSecond: LINES_PER_SECOND}, (client) => this.#logger(client));
         const router = this;
         this.#handlers = {
             message(data, isBinary) {
@@ -71,9 +83,15 @@ export class SocketRouter {
         if (!connection || !client) {
             return;
         }
+        if (!this.#rate.take(socket)) {
+            const {perSecond, burst} = this.limits.incoming;
+            this.#logger(client).warn(`Client ${client.clientId} of user ${client.user.username} sends more than ${perSecond} messages per second (beyond a burst of ${burst}): closing it (1008)`);
+            client.close(CLOSE_POLICY_VIOLATION, 'Too many messages');
+            return;
+        }
         const frame = parseIncomingFrame(data, isBinary);
         if (!frame.ok) {
-            this.#logger(client).warn(`Ignoring a frame of client ${client.clientId}: ${frame.problem}`);
+            this.#ignored.warn(client, 'invalid', () => `Ignoring a frame of client ${client.clientId}: ${frame.problem}`);
             return;
         }
         let message = frame.message;
@@ -84,14 +102,19 @@ export class SocketRouter {
                 return;
             }
             if (envelope.kind === 'invalid') {
-                this.#logger(client).warn(`Ignoring a frame of client ${client.clientId}: ${envelope.problem}`);
+                this.#ignored.warn(client, 'invalid', () => `Ignoring a frame of client ${client.clientId}: ${envelope.problem}`);
                 return;
             }
             message = envelope.payload;
         }
         if (!this.listeners.dispatchMessage(message, client)) {
-            this.#logger(client).warn(`No message listener takes the message of client ${client.clientId} on connect path ${client.connectPath || '/'}`);
+            this.#ignored.warn(client, 'unheard', () => `No message listener takes the message of client ${client.clientId} on connect path ${client.connectPath || '/'}`);
         }
+    }
+
+    /** Say how many lines about ignored frames were not logged (see ClientLogThrottle) */
+    flushLog(): void {
+        this.#ignored.flush(this.logger);
     }
 
     #onClose(socket: WebSocket, code: number): void {

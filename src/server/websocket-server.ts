@@ -82,8 +82,12 @@ export class MashroomWebSocketServer {
                 return cookie === undefined ? null : `Set-Cookie: ${cookie}`;
             },
         });
-        this.#heartbeat = new Heartbeat(this.#clients, options, logger);
-        this.#router = new SocketRouter(this.#listeners, logger, {maxMessageSizeBytes: options.maxMessageSizeBytes, reconnectTimeoutMs: options.reconnectTimeoutMs});
+        this.#router = new SocketRouter(this.#listeners, logger, {
+            maxMessageSizeBytes: options.maxMessageSizeBytes,
+            reconnectTimeoutMs: options.reconnectTimeoutMs,
+            incoming: {perSecond: options.incomingMessagesPerSec, burst: options.incomingMessagesBurst},
+        });
+        this.#heartbeat = new Heartbeat(this.#clients, {...options, onPeerCheck: () => this.#router.flushLog()}, logger);
         this.#admission = new Admission(this.#clients, options, () => this.#bufferStore, logger);
 
         const server = this;

@@ -33,6 +33,8 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         maxConnections: config.maxConnections,
         maxConnectionsPerUser: config.maxConnectionsPerUser,
         maxMessageSizeBytes: config.maxMessageSizeBytes,
+        incomingMessagesPerSec: config.incomingMessagesPerSec,
+        incomingMessagesBurst: config.incomingMessagesBurst,
         maxUnsentBytesPerClient: config.maxUnsentBytesPerClient,
         reconnectBufferMaxBytes: config.reconnectMessageBufferMaxBytes,
         reconnectBufferMaxTotalBytes: config.reconnectMessageBufferMaxTotalBytes,

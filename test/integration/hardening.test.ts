@@ -555,6 +555,43 @@ describe('hardening', () => {
         });
     });
 
+    describe('what a logged-in client sends', () => {
+        it('logs a few lines for a client that floods with frames nobody can read, and serves another user meanwhile', async () => {
+            // Rate limits out of the way: only the log is under test here
+            server = await startTestServer({config: {incomingMessagesPerSec: 1_000_000, incomingMessagesBurst: 1_000_000}});
+            const {client, clientId} = await connect('alice');
+            for (let n = 0; n < 5000; n++) {
+                client.socket.send(n % 2 ? 'not json' : Buffer.from([n % 256]));
+            }
+            const marker = await connect('alice', '/h');
+            marker.client.send({after: 'the flood'});
+            await waitFor(() => server.context.log.find('warn', `No message listener takes the message of client ${marker.clientId}`).length === 1, 'the marker, after the flood');
+            const ofFlooder = server.context.log.entries.filter((entry) => entry.level === 'warn' && entry.message.includes(clientId));
+            expect(ofFlooder).toHaveLength(3);
+            expect(ofFlooder[2].message).toContain('(further such lines of this client are only counted)');
+            const bob = await connect('bob');
+            expect(bob.clientId).toEqual(expect.any(String));
+        });
+
+        it('closes a client that sends faster than the rate and its burst allow with 1008, logged once; a normal one stays', async () => {
+            server = await startTestServer({config: {incomingMessagesPerSec: 50, incomingMessagesBurst: 200}});
+            const calm = await connect('bob');
+            const {client, clientId} = await connect('alice');
+            for (let n = 0; n < 1000; n++) {
+                client.socket.send(JSON.stringify({n}));
+            }
+            expect(await client.closed).toMatchObject({code: 1008});
+            expect(server.context.log.find('warn', `Client ${clientId} of user alice sends more than 50 messages per second (beyond a burst of 200): closing it (1008)`)).toHaveLength(1);
+            // Closed for good: no resume
+            expect(server.service.getClientsOfUser('alice')).toEqual([]);
+            for (let n = 0; n < 20; n++) {
+                calm.client.send({n});
+            }
+            await waitFor(() => server.context.log.find('warn', `No message listener takes the message of client ${calm.clientId}`).length >= 1, 'the calm client\'s messages');
+            expect(calm.client.socket.readyState).toBe(WebSocket.OPEN);
+        });
+    });
+
     describe('maxConnectionsPerUser', () => {
         it('keeps one user who connects and drops again and again from locking the others out', async () => {
             // The default of 20 per user, and a server with room for 30

@@ -12,6 +12,8 @@ describe('parseWebAppConfig', () => {
             keepAliveIntervalSec: 15,
             maxConnections: 2000,
             maxConnectionsPerUser: 20,
+            incomingMessagesPerSec: 100,
+            incomingMessagesBurst: 1000,
             allowedOrigins: [],
             maxMessageSizeBytes: 1048576,
             upgradeTimeoutSec: 10,
