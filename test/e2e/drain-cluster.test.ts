@@ -9,6 +9,8 @@ import {freePort, login, startMashroomServer} from '../helpers/mashroom-server';
 import type {RunningMashroomServer} from '../helpers/mashroom-server';
 import {startRedis} from '../helpers/redis-server';
 import type {RunningRedis} from '../helpers/redis-server';
+import {acceptedIn, streamedLibraryClient} from '../helpers/stream-clients';
+import type {Streamed} from '../helpers/stream-clients';
 import {waitFor} from '../helpers/wait';
 
 const STREAM_PLUGIN = join(__dirname, '../fixtures/stream-plugin');
@@ -45,9 +47,6 @@ const startBalancer = async (): Promise<Balancer> => {
         },
     };
 };
-
-const acceptedIn = (output: string): Map<string, number> =>
-    new Map(Array.from(output.matchAll(/STREAM ([0-9a-f-]{36}) (\d+)/g), (match) => [match[1], Number(match[2])]));
 
 /*
  * Two real Mashroom nodes that share their sessions (a folder) and the reconnect buffer (a real redis-server),
@@ -97,7 +96,6 @@ describe('two real Mashroom nodes with Redis, each stopped with SIGTERM in turn'
     };
     const portOf = (node: RunningMashroomServer): number => Number(new URL(node.httpOrigin).port);
 
-    type Streamed = {id: () => string | null; numbers: Array<number>; stream(from: number, count: number): void};
 
     const plainClient = async (node: RunningMashroomServer, cookie: string): Promise<Streamed & {moveTo(node: RunningMashroomServer): Promise<void>}> => {
         let clientId: string | null = null;
@@ -124,21 +122,9 @@ describe('two real Mashroom nodes with Redis, each stopped with SIGTERM in turn'
     };
 
     const libraryClient = (cookie: string): Streamed & {events: Array<string>} => {
-        const library = new MashroomWebSocketClient(`ws://127.0.0.1:${balancer.port}/websocket/stream`, {
-            WebSocket,
-            webSocketOptions: {headers: {cookie}},
-            storage: null,
-            reconnect: {initialDelayMs: 100, maxDelayMs: 500},
-        });
-        libraries.push(library);
-        const numbers: Array<number> = [];
-        const events: Array<string> = [];
-        library.on('message', (payload: {n?: number}) => typeof payload.n === 'number' && numbers.push(payload.n));
-        library.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
-        library.on('reset', () => events.push('reset'));
-        library.on('close', ({code}) => events.push(`close ${code}`));
-        library.connect();
-        return {id: () => library.clientId, numbers, events, stream: (from, count) => library.send({from, count, intervalMs: 5})};
+        const client = streamedLibraryClient(`ws://127.0.0.1:${balancer.port}/websocket/stream`, cookie);
+        libraries.push(client.library);
+        return client;
     };
 
     /** Each range of numbers one node streamed: complete up to the last one it accepted, in order */

@@ -4,22 +4,13 @@ import WebSocket from 'ws';
 import MashroomWebSocketClient from '../../client';
 import {freePort, login, startMashroomServer} from '../helpers/mashroom-server';
 import type {RunningMashroomServer} from '../helpers/mashroom-server';
+import {acceptedIn, streamedLibraryClient} from '../helpers/stream-clients';
+import type {Streamed} from '../helpers/stream-clients';
 import {waitFor} from '../helpers/wait';
 
 const STREAM_PLUGIN = join(__dirname, '../fixtures/stream-plugin');
 const BUFFER = './data/websocket-buffer';
 
-type Streamed = {
-    readonly id: () => string | null;
-    /** The numbers received, in order, duplicates included */
-    readonly numbers: Array<number>;
-    /** Ask the server to stream `count` messages from `from` */
-    stream(from: number, count: number): void;
-};
-
-/** The numbers the process logged as accepted for each client when it let it go ("STREAM <clientId> <n>") */
-const acceptedIn = (output: string): Map<string, number> =>
-    new Map(Array.from(output.matchAll(/STREAM ([0-9a-f-]{36}) (\d+)/g), (match) => [match[1], Number(match[2])]));
 
 /*
  * A real Mashroom Server in its own process, with the buffer in a folder, streaming to plain clients and to clients
@@ -80,25 +71,9 @@ describe('a real Mashroom Server stopped with SIGTERM and started again', () => 
 
     /** A client of the library: it reconnects by itself, and must never be reset */
     const libraryClient = (server: RunningMashroomServer, cookie: string): Streamed & {events: Array<string>} => {
-        const library = new MashroomWebSocketClient(`${server.wsOrigin}/websocket/stream`, {
-            WebSocket,
-            webSocketOptions: {headers: {cookie}},
-            storage: null,
-            reconnect: {initialDelayMs: 100, maxDelayMs: 500},
-        });
-        libraries.push(library);
-        const numbers: Array<number> = [];
-        const events: Array<string> = [];
-        library.on('message', (payload: {n?: number}) => {
-            if (typeof payload.n === 'number') {
-                numbers.push(payload.n);
-            }
-        });
-        library.on('open', ({resumed}) => events.push(resumed ? 'resumed' : 'open'));
-        library.on('reset', () => events.push('reset'));
-        library.on('close', ({code}) => events.push(`close ${code}`));
-        library.connect();
-        return {id: () => library.clientId, numbers, events, stream: (from, count) => library.send({from, count, intervalMs: 5})};
+        const client = streamedLibraryClient(`${server.wsOrigin}/websocket/stream`, cookie);
+        libraries.push(client.library);
+        return client;
     };
 
     it('resumes every client with its id and everything the stopped process accepted for it, exactly once for the library', async () => {

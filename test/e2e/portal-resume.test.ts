@@ -263,14 +263,25 @@ describe('the Mashroom Portal\'s remote messaging in a real browser, when its We
         expect(reconnect.clientIds).toEqual([firstId]);
     };
 
-    it('resumes the client after the network drops the connection: the message published meanwhile arrives once, with no reload', async () => {
-        const first = await start();
+    /** What each test starts from: a server, john's Portal page, a publisher, and a first message the page shows */
+    const portalWithFirstMessage = async (text: string, websocket: Record<string, unknown> = {}, more: MashroomServerOptions = {}) => {
+        const first = await start(websocket, more);
         const portal = await openPortal();
         const publisher = await publisherFor(first);
-        await publish(publisher, 'before the drop');
-        await shownOnce(portal, 'before the drop', 'a message before the drop');
+        await publish(publisher, text);
+        await shownOnce(portal, text, `a message ${text}`);
+        return {first, portal, publisher, firstId: portal.sockets[0].clientIds[0]};
+    };
+
+    /** SIGTERM: Mashroom drains and exits as it should */
+    const stopWithSigterm = async (at: RunningMashroomServer): Promise<void> => {
+        expect(await at.signal('SIGTERM')).toEqual({code: 0, signal: null});
+        expect(at.output()).toMatch(/Drained \d+ client\(s\) into folder/);
+    };
+
+    it('resumes the client after the network drops the connection: the message published meanwhile arrives once, with no reload', async () => {
+        const {portal, publisher, firstId} = await portalWithFirstMessage('before the drop');
         expect(portal.sockets).toHaveLength(1);
-        const [firstId] = portal.sockets[0].clientIds;
         expect(firstId).toMatch(/^[0-9a-f-]{36}$/);
         // At page load the Portal client knew no id: the URL asks for none
         expect(proxy?.handshakes.map((handshake) => handshake.url)).toEqual(['/websocket/messages']);
@@ -290,18 +301,11 @@ describe('the Mashroom Portal\'s remote messaging in a real browser, when its We
 
     it('resumes the client in the restarted server after a drop and a SIGTERM: the message published before the stop arrives once', async () => {
         // A fixed port, so that the restarted server is where the proxy points; sessions in files, so that the login lasts
-        const first = await start({}, {fileSessions: true, port: await freePort()});
-        const portal = await openPortal();
-        const publisher = await publisherFor(first);
-        await publish(publisher, 'before the drop');
-        await shownOnce(portal, 'before the drop', 'a message before the drop');
-        const [firstId] = portal.sockets[0].clientIds;
+        const {first, portal, publisher, firstId} = await portalWithFirstMessage('before the drop', {}, {fileSessions: true, port: await freePort()});
 
         await dropConnection(portal);
         await publish(publisher, 'before the stop');
-        const exit = await first.signal('SIGTERM');
-        expect(exit).toEqual({code: 0, signal: null});
-        expect(first.output()).toMatch(/Drained \d+ client\(s\) into folder/);
+        await stopWithSigterm(first);
         restarted = await first.restart();
         proxy?.up();
         const reconnect = await portalReconnect(portal, 1);
@@ -315,19 +319,12 @@ describe('the Mashroom Portal\'s remote messaging in a real browser, when its We
     }, TEST_TIMEOUT_MS);
 
     it('resumes the client in the restarted server after a drain (SIGTERM while connected, 1012): nothing published before the stop is lost or repeated', async () => {
-        const first = await start({}, {fileSessions: true, port: await freePort()});
-        const portal = await openPortal();
-        const publisher = await publisherFor(first);
-        await publish(publisher, 'before the drain');
-        await shownOnce(portal, 'before the drain', 'a message before the drain');
-        const [firstId] = portal.sockets[0].clientIds;
+        const {first, portal, firstId} = await portalWithFirstMessage('before the drain', {}, {fileSessions: true, port: await freePort()});
         // The Portal's client is a plain client, which gets at least once: a message it read whose pong was not back
         // before the drain would be replayed (see dropConnection)
         await waitFor(() => proxy?.acknowledged() === true, 'the page to answer the ping after the last message');
 
-        const exit = await first.signal('SIGTERM');
-        expect(exit).toEqual({code: 0, signal: null});
-        expect(first.output()).toMatch(/Drained \d+ client\(s\) into folder/);
+        await stopWithSigterm(first);
         // The page's connection was drained, not dropped: the server said it restarts
         expect(proxy?.serverCloseCodes).toContain(1012);
         restarted = await first.restart();
@@ -344,12 +341,7 @@ describe('the Mashroom Portal\'s remote messaging in a real browser, when its We
     }, TEST_TIMEOUT_MS);
 
     it('loses the message published while down when the cookie is off (clientIdCookie: false): the reconnect starts a new client', async () => {
-        const first = await start({clientIdCookie: false});
-        const portal = await openPortal();
-        const publisher = await publisherFor(first);
-        await publish(publisher, 'before the drop');
-        await shownOnce(portal, 'before the drop', 'a message before the drop');
-        const [firstId] = portal.sockets[0].clientIds;
+        const {portal, publisher, firstId} = await portalWithFirstMessage('before the drop', {clientIdCookie: false});
 
         await dropConnection(portal);
         await publish(publisher, 'while the connection was down');
