@@ -3,6 +3,7 @@ import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import type {ReconnectBufferStore, SealedClient} from '../buffer/reconnect-buffer-store';
 import type {ServerClient} from '../client/server-client';
 import {CLOSE_GOING_AWAY, CLOSE_SERVICE_RESTART} from '../protocol/wire';
+import {beforeDeadline, TOO_LATE, withTimeout} from './deadline';
 
 /** The part of the drain's time kept for the seal at least */
 const SEAL_SHARE = 0.25;
@@ -86,24 +87,9 @@ const keep = async (clients: ReadonlyArray<ServerClient>, store: ReconnectBuffer
         logger.warn(`The buffers of ${notKept.length} client(s) were not stored within ${timeoutMs} ms: they start afresh when they reconnect`);
         // What a shared store holds of them is incomplete: nobody must resume them from it (best effort, the
         // process is about to end)
-        await beforeDeadline(Promise.all(notKept.map((clientId) => store.remove(clientId).catch(() => undefined))), Date.now() + SEAL_GRACE_MS);
+        await withTimeout(Promise.all(notKept.map((clientId) => store.remove(clientId).catch(() => undefined))), SEAL_GRACE_MS);
     }
     return kept;
-};
-
-export const TOO_LATE = Symbol('too late');
-
-/** The promise's value, or TOO_LATE at the deadline (a time in ms); a late rejection is swallowed */
-export const beforeDeadline = async <T>(promise: Promise<T>, deadline: number): Promise<T | typeof TOO_LATE> => {
-    let timer: NodeJS.Timeout | undefined;
-    promise.catch(() => undefined);
-    try {
-        return await Promise.race([promise, new Promise<typeof TOO_LATE>((resolve) => {
-            timer = setTimeout(() => resolve(TOO_LATE), Math.max(0, deadline - Date.now()));
-        })]);
-    } finally {
-        clearTimeout(timer);
-    }
 };
 
 /** The clients whose buffer operations asked for so far have settled by the deadline (a time in ms) */

@@ -48,6 +48,8 @@ export type ConnectRequest = {
     readonly requestedClientId: string | null;
     /** Whether the request named its client in the URL (then its handshake response sets no cookie) */
     readonly clientIdFromQuery: boolean;
+    /** Whether it offers the delivery protocol (the client library) */
+    readonly sequenced: boolean;
     /** Logger context of the upgrade request (e.g. client IP); the client's adds username and clientId */
     readonly requestLoggerContext: Readonly<Record<string, unknown>>;
     /** A client of the delivery protocol on resume: the last message it has */

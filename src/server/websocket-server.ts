@@ -16,7 +16,7 @@ import {ServerClient, idFrameOf} from '../client/server-client';
 import {clientCookie} from '../protocol/client-cookie';
 import {newClientId} from '../protocol/client-id';
 import {MessageSerializer} from '../protocol/message-serializer';
-import {CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, DELIVERY_PROTOCOL, requestsDeliveryProtocol} from '../protocol/wire';
+import {CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, DELIVERY_PROTOCOL} from '../protocol/wire';
 import {Connection} from '../transport/connection';
 import type {ConnectionEnv} from '../transport/connection';
 import {EndOfTurn} from '../transport/end-of-turn';
@@ -31,7 +31,8 @@ import {ListenerRegistry} from './listener-registry';
 import {Resumption} from './resumption';
 import type {ConnectRequest, UpgradeOutcome, WebSocketServerOptions} from './server-options';
 import {SocketRouter} from './socket-router';
-import {beforeDeadline, drain, settledBefore, TOO_LATE} from './drain';
+import {TOO_LATE, withTimeout} from './deadline';
+import {drain, settledBefore} from './drain';
 
 /** Reconnect buffering: off, waiting for its store (see bufferStorePending), or on with it */
 type Buffering = {readonly kind: 'off'} | {readonly kind: 'pending'} | {readonly kind: 'on'; readonly store: ReconnectBufferStore};
@@ -206,7 +207,7 @@ export class MashroomWebSocketServer {
         if (this.stopped) {
             return 'stopped';
         }
-        const sequenced = requestsDeliveryProtocol(request);
+        const {sequenced} = connect;
         const route = this.#admission.route(connect, sequenced);
         if (route.kind === 'refused') {
             return route.outcome;
@@ -328,7 +329,7 @@ export class MashroomWebSocketServer {
         this.#wss.close();
         if (store) {
             const closing = store.close().catch((error: unknown) => this.#logger.error('Releasing the reconnect buffer store failed', error));
-            if (await beforeDeadline(closing, Date.now() + STORE_CLOSE_TIMEOUT_MS) === TOO_LATE) {
+            if (await withTimeout(closing, STORE_CLOSE_TIMEOUT_MS) === TOO_LATE) {
                 this.#logger.warn(`Releasing the reconnect buffer store took longer than ${STORE_CLOSE_TIMEOUT_MS} ms: not waiting for it`);
             }
         }

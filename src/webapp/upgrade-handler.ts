@@ -9,24 +9,13 @@ import {clientIdsOfCookie} from '../protocol/client-cookie';
 import {isConnectTargetError, parseConnectTarget} from '../protocol/connect-target';
 import {preview} from '../protocol/incoming-frame';
 import {requestsDeliveryProtocol} from '../protocol/wire';
+import {TOO_LATE, withTimeout} from '../server/deadline';
 import type {UpgradeOutcome} from '../server/server-options';
 import type {MashroomWebSocketServer} from '../server/websocket-server';
 import {authenticate} from './authenticate';
 import {refuseUpgrade} from './http-refusal';
 import {isOriginAllowed} from './origin-check';
 import {RefusalLog} from './refusal-log';
-
-const TIMED_OUT = Symbol('timed out');
-
-/** The promise's value, or TIMED_OUT if it takes longer; a late rejection is swallowed, not left unhandled */
-const withTimeout = <T>(promise: Promise<T>, timeoutMs: number): Promise<T | typeof TIMED_OUT> => {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
-        timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs);
-    });
-    promise.catch(() => undefined);
-    return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
-};
 
 const hasRequiredRole = (roles: ReadonlyArray<string> | null | undefined, required: ReadonlyArray<string> | null): boolean =>
     !required || required.some((role) => roles?.includes(role));
@@ -66,7 +55,8 @@ export const createUpgradeHandler = (
         }
         // ?clientId= wins; the cookie stands in for it where a client cannot add it to its URL (see client-cookie), and
         // only for such clients: the client library names its client in the URL
-        const cookieClientIds = target.requestedClientId === null && config.clientIdCookie && !requestsDeliveryProtocol(request)
+        const sequenced = requestsDeliveryProtocol(request);
+        const cookieClientIds = target.requestedClientId === null && config.clientIdCookie && !sequenced
             ? clientIdsOfCookie(request.headers.cookie) : [];
         if (server.bufferStorePending && (target.requestedClientId !== null || cookieClientIds.length > 0)) {
             refusals.log(logger, 'warn', 'pending', `Refusing WebSocket upgrade of ${preview(request.url ?? '')}: it wants to resume a client, and the reconnect buffer is not ready yet (its folder is still used by the instance before); the client may try again`);
@@ -84,7 +74,7 @@ export const createUpgradeHandler = (
             logger.info('The client went away during authentication');
             return;
         }
-        if (user === TIMED_OUT) {
+        if (user === TOO_LATE) {
             refusals.log(logger, 'error', 'timeout', `Refusing WebSocket upgrade of ${preview(request.url ?? '')}: the authentication took longer than upgradeTimeoutSec (${config.upgradeTimeoutSec}s)`);
             refuseUpgrade(socket, 503, 'Authentication timed out');
             return;
@@ -119,6 +109,7 @@ export const createUpgradeHandler = (
             user,
             requestedClientId,
             clientIdFromQuery: target.requestedClientId !== null,
+            sequenced,
             requestLoggerContext: logger.getContext() ?? {},
             lastSeq: target.lastSeq,
         });
