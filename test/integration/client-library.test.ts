@@ -14,9 +14,22 @@ const socketOf = (client: MashroomWebSocketClient): WebSocket | null =>
 const rawSocketOf = (client: MashroomWebSocketClient): Socket | null =>
     (socketOf(client) as unknown as {_socket: Socket} | null)?._socket ?? null;
 
+/** A WebSocket class for the library that counts the connections opened with it */
+const countingWebSocket = () => {
+    let dials = 0;
+    class CountingWebSocket extends WebSocket {
+        constructor(address: string, protocols?: Array<string>) {
+            super(address, protocols);
+            dials++;
+        }
+    }
+    return {CountingWebSocket, dials: () => dials};
+};
+
 /*
  * The client library, in Node.js with the ws package, against the real server code over loopback.
  */
+
 describe('the client library', () => {
     let server: TestServer;
     const libraries: Array<MashroomWebSocketClient> = [];
@@ -491,13 +504,7 @@ describe('the client library', () => {
 
     it('stops waiting to reconnect on close(), and connects at once on connect() after it', async () => {
         server = await startTestServer();
-        let dials = 0;
-        class CountingWebSocket extends WebSocket {
-            constructor(address: string, protocols?: Array<string>) {
-                super(address, protocols);
-                dials++;
-            }
-        }
+        const {CountingWebSocket, dials} = countingWebSocket();
         const url = await fakeServer((ws) => ws.close(1011, 'Broken'));
         jest.useFakeTimers({doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'hrtime', 'performance']});
         try {
@@ -506,22 +513,22 @@ describe('the client library', () => {
             const closes: Array<boolean> = [];
             client.on('close', ({willReconnect}) => closes.push(willReconnect));
             client.connect();
-            expect(dials).toBe(1);
+            expect(dials()).toBe(1);
             await waitFor(() => closes.length === 1, 'the first close');
             expect(closes).toEqual([true]);
 
             client.close();
             jest.advanceTimersByTime(60_000);
-            expect(dials).toBe(1);
+            expect(dials()).toBe(1);
             expect(closes).toEqual([true]);
 
             client.connect();
-            expect(dials).toBe(2);
+            expect(dials()).toBe(2);
             client.close();
             await waitFor(() => closes.length === 2, 'the close of the second connection');
             expect(closes).toEqual([true, false]);
             jest.advanceTimersByTime(60_000);
-            expect(dials).toBe(2);
+            expect(dials()).toBe(2);
         } finally {
             jest.useRealTimers();
         }
@@ -533,13 +540,7 @@ describe('the client library', () => {
         [1011, 'fails', 100],
     ])('spreads its first reconnect over restartSpreadMs only when the server %s (%s): after %d ms here', async (code, _what, delayMs) => {
         server = await startTestServer();
-        let dials = 0;
-        class CountingWebSocket extends WebSocket {
-            constructor(address: string, protocols?: Array<string>) {
-                super(address, protocols);
-                dials++;
-            }
-        }
+        const {CountingWebSocket, dials} = countingWebSocket();
         const url = await fakeServer((ws) => ws.close(code, 'Bye'));
         jest.useFakeTimers({doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask', 'Date', 'hrtime', 'performance']});
         const random = jest.spyOn(Math, 'random').mockReturnValue(0.75);
@@ -552,9 +553,9 @@ describe('the client library', () => {
             await waitFor(() => closes.length === 1, 'the close');
             expect(closes).toEqual([code]);
             jest.advanceTimersByTime(delayMs - 1);
-            expect(dials).toBe(1);
+            expect(dials()).toBe(1);
             jest.advanceTimersByTime(1);
-            expect(dials).toBe(2);
+            expect(dials()).toBe(2);
             client.close();
         } finally {
             random.mockRestore();
