@@ -1,6 +1,8 @@
+import type {MemoryBudget} from '../transport/memory-budget';
 import type {BufferBudget} from './buffer-budget';
 import {BufferLostError} from './reconnect-buffer-store';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from './reconnect-buffer-store';
+import type {WriteGate} from './write-gate';
 
 export class ReconnectBufferOverflowError extends Error {
     constructor(clientId: string, what: string) {
@@ -15,8 +17,20 @@ export type BufferReports = {
     removeFailed(error: unknown): void;
 };
 
+/** What the buffer queues of all clients of one server share */
+export type BufferQueueEnv = {
+    /** Largest reconnect buffer of one client */
+    readonly maxBytes: number;
+    /** What all buffers together may take in the store */
+    readonly budget: BufferBudget;
+    /** Where messages count from when a queue takes them until the store has them (as queued) */
+    readonly memory: MemoryBudget;
+    readonly writes: WriteGate;
+};
+
 type Batch = {
     readonly messages: Array<string>;
+    bytes: number;
     done: Promise<void>;
 };
 
@@ -43,40 +57,35 @@ export class ClientBufferQueue {
     constructor(
         private readonly store: ReconnectBufferStore,
         private readonly clientId: string,
-        private readonly maxBytes: number,
-        private readonly budget: BufferBudget,
+        private readonly env: BufferQueueEnv,
         private readonly reports: BufferReports,
     ) {
     }
 
     /** Resolves once the message is stored, together with every message appended before it */
     append(message: string): Promise<void> {
-        const refused = this.reserve(Buffer.byteLength(message) + 1);
+        const size = Buffer.byteLength(message) + 1;
+        const refused = this.reserve(size, true);
         if (refused) {
             return Promise.reject(refused);
         }
         let batch = this.openBatch;
         if (!batch) {
-            const newBatch: Batch = {messages: [], done: Promise.resolve()};
+            const newBatch: Batch = {messages: [], bytes: 0, done: Promise.resolve()};
             newBatch.done = this.enqueue(async () => {
                 // From here on the batch is being written: later appends start the next one
                 if (this.openBatch === newBatch) {
                     this.openBatch = null;
                 }
-                if (this.unusable) {
-                    throw this.unusable;
-                }
-                try {
-                    await this.store.append(this.clientId, newBatch.messages, this.stored > 0);
-                } catch (error) {
-                    throw this.giveUp(error instanceof Error ? error : new Error(String(error)));
-                }
+                await this.write(newBatch.bytes, true, () => this.store.append(this.clientId, newBatch.messages, this.stored > 0));
                 this.stored += newBatch.messages.length;
             });
             this.openBatch = newBatch;
             batch = newBatch;
         }
         batch.messages.push(message);
+        batch.bytes += size;
+        this.env.memory.addQueued(size);
         return batch.done;
     }
 
@@ -90,19 +99,15 @@ export class ClientBufferQueue {
         for (const message of messages) {
             size += Buffer.byteLength(message) + 1;
         }
-        const refused = this.reserve(size);
+        // Not refused for the memory budget: these bytes were counted already (by the connection or the messages
+        // held during a resume that they come from), and move here
+        const refused = this.reserve(size, false);
         if (refused) {
             return Promise.reject(refused);
         }
+        this.env.memory.add(size);
         return this.enqueue(async () => {
-            if (this.unusable) {
-                throw this.unusable;
-            }
-            try {
-                await this.store.open(this.clientId, session, ttlMs, messages, this.stored > 0);
-            } catch (error) {
-                throw this.giveUp(error instanceof Error ? error : new Error(String(error)));
-            }
+            await this.write(size, false, () => this.store.open(this.clientId, session, ttlMs, messages, this.stored > 0));
             this.stored += messages.length;
         });
     }
@@ -132,7 +137,7 @@ export class ClientBufferQueue {
     /** Delete the stored messages, after all operations asked for before this call; the buffer is usable again */
     remove(): Promise<void> {
         this.openBatch = null;
-        this.budget.release(this.bytes);
+        this.env.budget.release(this.bytes);
         this.bytes = 0;
         this.unusable = null;
         return this.enqueue(async () => {
@@ -151,19 +156,49 @@ export class ClientBufferQueue {
         return this.tail.then(() => undefined);
     }
 
-    /** Count `size` more bytes against the client's limit and the server's budget; the error if either refuses */
-    private reserve(size: number): Error | null {
+    /**
+     * Count `size` more bytes against the client's limit, the server's budget and the memory budget: new messages
+     * may take half of it, what moves here from a dropped connection what is left below its ceiling (twice it);
+     * the error if one refuses
+     */
+    private reserve(size: number, newInMemory: boolean): Error | null {
         if (this.unusable) {
             return this.unusable;
         }
-        if (this.bytes + size > this.maxBytes) {
-            return this.giveUp(new ReconnectBufferOverflowError(this.clientId, `reconnectMessageBufferMaxBytes (${this.maxBytes})`));
+        const {maxBytes, budget, memory} = this.env;
+        if (this.bytes + size > maxBytes) {
+            return this.giveUp(new ReconnectBufferOverflowError(this.clientId, `reconnectMessageBufferMaxBytes (${maxBytes})`));
         }
-        if (!this.budget.reserve(size)) {
-            return this.giveUp(new ReconnectBufferOverflowError(this.clientId, `the total of all buffers (${this.budget.maxBytes} bytes)`));
+        if (newInMemory ? memory.queueWouldExceed(size) : memory.ceilingWouldPass(size)) {
+            const share = newInMemory ? 'half of' : 'twice';
+            return this.giveUp(new ReconnectBufferOverflowError(this.clientId, `${share} memoryBudgetBytes (${memory.maxBytes}) waiting for the store`));
+        }
+        if (!budget.reserve(size)) {
+            return this.giveUp(new ReconnectBufferOverflowError(this.clientId, `the total of all buffers (${budget.maxBytes} bytes)`));
         }
         this.bytes += size;
         return null;
+    }
+
+    /**
+     * A write of `bytes` the queue took (counted in memory until now: `queued` as new messages, or as moved here),
+     * once the writes under way leave room for it; a failure makes the buffer unusable
+     */
+    private async write(bytes: number, queued: boolean, write: () => Promise<void>): Promise<void> {
+        try {
+            if (this.unusable) {
+                throw this.unusable;
+            }
+            await this.env.writes.run(bytes, write);
+        } catch (error) {
+            throw this.giveUp(error instanceof Error ? error : new Error(String(error)));
+        } finally {
+            if (queued) {
+                this.env.memory.addQueued(-bytes);
+            } else {
+                this.env.memory.add(-bytes);
+            }
+        }
     }
 
     private giveUp(reason: Error): Error {

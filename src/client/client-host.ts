@@ -1,8 +1,8 @@
 import type WebSocket from 'ws';
 import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
-import type {BufferBudget} from '../buffer/buffer-budget';
+import type {BufferQueueEnv} from '../buffer/client-buffer-queue';
 import type {ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
-import type {ClientConnection, ConnectionEnv} from '../transport/connection';
+import type {ClientConnection, ConnectionEnv} from '../transport/client-connection';
 import type {ServerClient} from './server-client';
 
 /** What every client of one server shares: a single object, not a copy per client */
@@ -10,10 +10,8 @@ export interface ClientHost {
     /** null while reconnect buffering is off */
     readonly bufferStore: ReconnectBufferStore | null;
     readonly reconnectTimeoutMs: number;
-    /** Largest reconnect buffer of one client */
-    readonly bufferMaxBytes: number;
-    /** What all reconnect buffers together may take */
-    readonly bufferBudget: BufferBudget;
+    /** What the reconnect buffers of all clients share: their limits, and where their writes are counted */
+    readonly buffers: BufferQueueEnv;
     readonly connections: ConnectionEnv;
     logger(client: ServerClient): MashroomLogger;
     /** A connection of the client on the socket, whose events from now on reach the client */

@@ -1,6 +1,6 @@
 import type WebSocket from 'ws';
 import type {ClaimedBuffer} from '../buffer/reconnect-buffer-store';
-import type {ClientConnection} from '../transport/connection';
+import type {ClientConnection} from '../transport/client-connection';
 import type {PendingMessage} from '../transport/pending-message';
 import type {HeldMessages} from './held-messages';
 

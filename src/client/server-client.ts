@@ -6,7 +6,7 @@ import {BufferClaimedError} from '../buffer/reconnect-buffer-store';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore, SealedClient} from '../buffer/reconnect-buffer-store';
 import {envelope} from '../protocol/delivery-envelope';
 import {CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, setClientIdFrame} from '../protocol/wire';
-import type {ClientConnection, ConnectionOwner} from '../transport/connection';
+import type {ClientConnection, ConnectionOwner} from '../transport/client-connection';
 import {ackAfterChars} from '../transport/flow-control';
 import {ClientGoneError} from '../transport/pending-message';
 import {settleClaim} from './claim-settlement';
@@ -59,7 +59,7 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         this.#lastSeq = sequenced ? 0 : null;
         this.enter(socket
             ? {kind: 'open', connection: host.connect(socket, this)}
-            : {kind: 'claiming', held: new HeldMessages(clientId, host.bufferMaxBytes, 'being claimed'), claim: this.claim(true)});
+            : {kind: 'claiming', held: new HeldMessages(clientId, 'being claimed', host.buffers), claim: this.claim(true)});
     }
 
     /** A client that connected just now on `socket` */
@@ -154,7 +154,7 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         this.enter({
             kind: 'resuming',
             connection: this.#host.connect(socket, this),
-            held: state.kind === 'claiming' ? state.held : new HeldMessages(this.clientId, this.#host.bufferMaxBytes, 'resuming'),
+            held: state.kind === 'claiming' ? state.held : new HeldMessages(this.clientId, 'resuming', this.#host.buffers),
             claim: state.kind === 'claiming' ? state.claim : this.claim(false),
             clientHas,
             outcome,
@@ -325,7 +325,7 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
     }
 
     private bufferQueue(store: ReconnectBufferStore): ClientBufferQueue {
-        this.#buffer ??= new ClientBufferQueue(store, this.clientId, this.#host.bufferMaxBytes, this.#host.bufferBudget, {
+        this.#buffer ??= new ClientBufferQueue(store, this.clientId, this.#host.buffers, {
             unusable: (reason) => process.nextTick(() => this.bufferUnusable(reason)),
             removeFailed: (error) => this.#host.logger(this).error(`Deleting the reconnect buffer of client ${this.clientId} failed`, error),
         });

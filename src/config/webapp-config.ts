@@ -33,6 +33,11 @@ export type WebAppConfig = {
     readonly reconnectMessageBufferMaxBytes: number;
     /** What all reconnect buffers together may take */
     readonly reconnectMessageBufferMaxTotalBytes: number;
+    /**
+     * What the process may hold in memory for all clients together: messages not yet written or acknowledged, held
+     * during a resume, on their way to the reconnect buffer. Beyond it the connections furthest behind get 1013
+     */
+    readonly memoryBudgetBytes: number;
     /** Redis for the reconnect buffer of a cluster (clients resume on any node), or null */
     readonly reconnectMessageBufferRedis: {readonly url: string; readonly keyPrefix: string} | null;
     /** Name the client in a cookie of the handshake response, so that a reconnect without `?clientId=` resumes too */
@@ -113,6 +118,7 @@ export const parseWebAppConfig = (raw: MashroomPluginConfig): WebAppConfig => {
         maxUnsentBytesPerClient: parseNumber(raw, 'maxUnsentBytesPerClient', {min: 1, integer: true}, problems),
         reconnectMessageBufferMaxBytes: parseNumber(raw, 'reconnectMessageBufferMaxBytes', {min: 1, integer: true}, problems),
         reconnectMessageBufferMaxTotalBytes: parseNumber(raw, 'reconnectMessageBufferMaxTotalBytes', {min: 1, integer: true}, problems),
+        memoryBudgetBytes: parseNumber(raw, 'memoryBudgetBytes', {min: 1, integer: true}, problems),
         reconnectMessageBufferRedis: parseRedis(raw.reconnectMessageBufferRedis, problems),
         clientIdCookie: clientIdCookie !== false,
         trustForwardedHeaders: trustForwardedHeaders === true,

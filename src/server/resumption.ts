@@ -33,6 +33,20 @@ export class Resumption {
     constructor(private readonly context: ResumptionContext) {
     }
 
+    /**
+     * Whether a client that a request names only by its cookie may be resumed by this user on this path: it is
+     * here, or the store holds it waiting. Otherwise the request is served as a new client, and its response names
+     * that one (a cookie naming a client that has expired would otherwise be sent again and again).
+     */
+    async mayResume(clientId: string, username: string, connectPath: string): Promise<boolean> {
+        const client = this.context.clients.get(clientId);
+        if (client) {
+            return client.user.username === username && client.connectPath === connectPath;
+        }
+        const store = this.context.host.bufferStore;
+        return store !== null && store.mayHold(clientId) && await store.waits(clientId, {username, connectPath}).catch(() => false);
+    }
+
     /** The client waits for a connection (here, or for its claim from another node): the socket resumes it */
     resume(client: ServerClient, socket: WebSocket, connect: ConnectRequest): void {
         client.resume(socket, connect.lastSeq).then((outcome) => this.#settled(client, outcome, connect), (error: unknown) => {

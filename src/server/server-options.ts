@@ -19,6 +19,8 @@ export type WebSocketServerOptions = {
     readonly reconnectBufferMaxBytes: number;
     /** What all reconnect buffers together may take */
     readonly reconnectBufferMaxTotalBytes: number;
+    /** What the process may hold in memory for all clients together (see MemoryGuard) */
+    readonly memoryBudgetBytes: number;
     /** How long a dropped client may take to resume (only with a buffer store) */
     readonly reconnectTimeoutMs: number;
     /** Interval of the "keepalive" message, or null for none */

@@ -10,6 +10,7 @@ import type {
     MashroomWebSocketMessageListener,
 } from '../../type-definitions';
 import {BufferBudget} from '../buffer/buffer-budget';
+import {WriteGate} from '../buffer/write-gate';
 import type {ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
 import type {ClientHost} from '../client/client-host';
 import {ServerClient, idFrameOf} from '../client/server-client';
@@ -18,7 +19,7 @@ import {newClientId} from '../protocol/client-id';
 import {MessageSerializer} from '../protocol/message-serializer';
 import {CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, DELIVERY_PROTOCOL} from '../protocol/wire';
 import {Connection} from '../transport/connection';
-import type {ConnectionEnv} from '../transport/connection';
+import type {ConnectionEnv} from '../transport/client-connection';
 import {EndOfTurn} from '../transport/end-of-turn';
 import {ClientGoneError} from '../transport/pending-message';
 import {TurnBatcher} from '../transport/turn-batcher';
@@ -28,6 +29,7 @@ import {Admission} from './admission';
 import {ClientRegistry} from './client-registry';
 import {Heartbeat} from './heartbeat';
 import {ListenerRegistry} from './listener-registry';
+import {MemoryGuard} from './memory-guard';
 import {Resumption} from './resumption';
 import type {ConnectRequest, UpgradeOutcome, WebSocketServerOptions} from './server-options';
 import {SocketRouter} from './socket-router';
@@ -38,6 +40,9 @@ import {drain, settledBefore} from './drain';
 type Buffering = {readonly kind: 'off'} | {readonly kind: 'pending'} | {readonly kind: 'on'; readonly store: ReconnectBufferStore};
 const OFF: Buffering = {kind: 'off'};
 const PENDING: Buffering = {kind: 'pending'};
+
+/** Bytes of the reconnect buffer writes under way at once: enough to keep a store busy, few copies (see WriteGate) */
+const STORE_WRITES_MAX_BYTES = 8 * 1024 * 1024;
 
 /** How long a stop waits for the store to let go (a Redis connection that is gone would take its command timeout) */
 const STORE_CLOSE_TIMEOUT_MS = 1000;
@@ -91,6 +96,7 @@ export class MashroomWebSocketServer {
         this.#heartbeat = new Heartbeat(this.#clients, {...options, onPeerCheck: () => this.#router.flushLog()}, logger);
         this.#admission = new Admission(this.#clients, options, () => this.#bufferStore, logger);
 
+        const memory = MemoryGuard.budget(options.memoryBudgetBytes, this.#clients, turns, logger);
         const server = this;
         const connections: ConnectionEnv = {
             writes: new TurnBatcher(turns),
@@ -102,6 +108,7 @@ export class MashroomWebSocketServer {
             get keepsUnacknowledged() {
                 return server.#bufferStore !== null;
             },
+            memory,
             logger: contextLogger,
         };
         this.#host = {
@@ -109,8 +116,10 @@ export class MashroomWebSocketServer {
                 return server.#bufferStore;
             },
             reconnectTimeoutMs: options.reconnectTimeoutMs,
-            bufferMaxBytes: options.reconnectBufferMaxBytes,
-            bufferBudget: new BufferBudget(options.reconnectBufferMaxTotalBytes),
+            buffers: {
+                maxBytes: options.reconnectBufferMaxBytes, budget: new BufferBudget(options.reconnectBufferMaxTotalBytes),
+                memory, writes: new WriteGate(STORE_WRITES_MAX_BYTES),
+            },
             connections,
             logger: contextLogger,
             connect: (socket, client) => {
@@ -185,18 +194,9 @@ export class MashroomWebSocketServer {
         return !this.stopped && this.#admission.mayAdmit(requestedClientId);
     }
 
-    /**
-     * Whether the client a request names only by its cookie may be resumed by this user on this path: it is
-     * here, or the store holds it waiting. Otherwise the request is served as a new client, and its response names
-     * that one (a cookie naming a client that has expired would otherwise be sent again and again).
-     */
-    async mayResumeByCookie(clientId: string, username: string, connectPath: string): Promise<boolean> {
-        const client = this.#clients.get(clientId);
-        if (client) {
-            return client.user.username === username && client.connectPath === connectPath;
-        }
-        const store = this.#bufferStore;
-        return store !== null && store.mayHold(clientId) && await store.waits(clientId, {username, connectPath}).catch(() => false);
+    /** Whether a client that a request names only by its cookie may be resumed by this user on this path */
+    mayResumeByCookie(clientId: string, username: string, connectPath: string): Promise<boolean> {
+        return this.#resumption.mayResume(clientId, username, connectPath);
     }
 
     /**
@@ -285,6 +285,11 @@ export class MashroomWebSocketServer {
 
     getClientCount(): number {
         return this.#clients.size;
+    }
+
+    /** Bytes the process holds in memory for its clients, as the memory budget counts them */
+    get heldBytes(): number {
+        return this.#host.buffers.memory.usedBytes;
     }
 
     /** Close the client's connection (1000) and remove it at once; disconnect listeners are called once */

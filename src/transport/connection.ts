@@ -1,65 +1,19 @@
 import type WebSocket from 'ws';
-import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import {seqOfEnvelope} from '../protocol/delivery-envelope';
 import {CLOSE_TRY_AGAIN_LATER} from '../protocol/wire';
 import {AckTracker} from './ack-tracker';
-import {judgeAcknowledgements} from './flow-control';
-import type {FlowLimits} from './flow-control';
+import {closeIfOverShare, cutOffReason, judgeAcknowledgements} from './flow-control';
+import type {ClientConnection, ConnectionEnv, ConnectionOwner, Undelivered} from './client-connection';
 import {LivenessProbe} from './liveness-probe';
 import type {ProbeOutcome} from './liveness-probe';
 import {ClientGoneError, PendingMessage} from './pending-message';
-import type {Batched, QueuedFrames, TurnBatcher} from './turn-batcher';
-import type {WritesSettled} from './writes-settled';
+import type {Batched, QueuedFrames} from './turn-batcher';
+import {WriteLedger} from './write-ledger';
 import {isOpen} from './ws-adapter';
-import type {RawSocket, WsAdapter} from './ws-adapter';
-
-export type {ProbeOutcome};
-
-/** What all connections of one server share */
-export interface ConnectionEnv extends FlowLimits {
-    readonly writes: TurnBatcher;
-    readonly settled: WritesSettled;
-    readonly adapter: WsAdapter;
-    /** Asks for acknowledgements: pings the connection a little later (see pingForAck) */
-    readonly ackRequests: {want(connection: Connection): void};
-    /** Whether frames are kept until acknowledged (reconnect buffering is on) */
-    readonly keepsUnacknowledged: boolean;
-    logger(owner: ConnectionOwner): MashroomLogger;
-}
-
-/** The client a connection serves, as the connection sees it */
-export interface ConnectionOwner {
-    readonly clientId: string;
-    readonly loggerContext: Readonly<Record<string, unknown>>;
-    /** Speaks the delivery protocol, so it acknowledges explicitly, not by pongs */
-    readonly sequenced: boolean;
-    /** Set when a pong arrives: the dead-peer check clears it and pings */
-    alive: boolean;
-}
-
-/** What a connection had not got across when its client was done with it, oldest first */
-export type Undelivered = {
-    /** The frames that may not have arrived (with buffering on: every frame not acknowledged) */
-    readonly frames: Array<string>;
-    /** The promises of the messages not yet known to be written */
-    readonly pending: Array<PendingMessage>;
-};
+import type {RawSocket} from './ws-adapter';
 
 /** For a write of Node's (one frame) and of the batcher (the frames written together) alike */
 type WriteCallback = (error?: Error | null, frames?: number) => void;
-
-/** A connection as the client it serves uses it (a fake one will do in a unit test of the client) */
-export interface ClientConnection {
-    readonly socket: WebSocket;
-    deliver(frame: string, pending: PendingMessage | null): Promise<void>;
-    sendUntracked(data: string | Buffer): void;
-    replay(idFrame: string, frames: ReadonlyArray<string>): void;
-    ping(): void;
-    probe(timeoutMs: number): Promise<ProbeOutcome>;
-    terminate(): void;
-    end(code: number, reason: string): Undelivered;
-    detach(): Undelivered;
-}
 
 const NOTHING = Buffer.alloc(0);
 const ignore = (): void => undefined;
@@ -86,17 +40,12 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     #onWritten: WriteCallback | null = null;
     turn = -1;
     queued: QueuedFrames | null = null;
-    // Frames written with a callback, and frames that write callbacks confirmed
-    #writeSeq = 0;
-    // The messages of a turn after the first leave in one write: one entry, settled with the last of them
-    #turnEntry: PendingMessage | null = null;
-    // Messages written (or held back) but not yet known to be written through; oldest first
-    #unconfirmed: Array<PendingMessage> | null = null;
-    #confirmedSeq = 0;
+    // Messages written (or held back) but not yet known to be written through; made on first use
+    #ledger: WriteLedger | null = null;
     // null once the client is done with the connection
     #client: Owner | null;
-    // Bytes held back because the socket is closing (nothing can be written any more)
-    #heldBytes = 0;
+    // What it counts in the memory budget: see heldBytes
+    #counted = 0;
     #probe: LivenessProbe | null = null;
 
     constructor(socket: WebSocket, env: ConnectionEnv, owner: Owner) {
@@ -115,6 +64,14 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         return isOpen(this.socket);
     }
 
+    get heldBytes(): number {
+        return this.#counted;
+    }
+
+    get behindBytes(): number {
+        return this.#acks ? this.#acks.behindBytes : this.socket.bufferedAmount;
+    }
+
     /**
      * Write a frame, or hold it back if the socket is closing or the client too slow. `pending` is the message's
      * promise if it has one already (it was held during a resume).
@@ -124,7 +81,9 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         if (!acks && this.#env.keepsUnacknowledged) {
             acks = this.#acks = new AckTracker();
         }
-        acks?.add(frame);
+        if (acks) {
+            this.count(acks.add(frame));
+        }
         const socket = this.socket;
         if (!isOpen(socket)) {
             return this.holdBack(pending ?? new PendingMessage(frame));
@@ -134,14 +93,15 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         const onWritten = this.#onWritten ??= this.writeCallback();
         if (writes.beforeWrite(this)) {
             // The first frame of a turn goes out at once; those queued after it share a new turn entry
-            this.#turnEntry = null;
+            this.#ledger?.newTurn();
             if (socket.bufferedAmount > maxUnsentBytes) {
                 this.closeAsTooSlow(`${socket.bufferedAmount} bytes not yet sent, more than maxUnsentBytesPerClient (${maxUnsentBytes})`);
                 return this.holdBack(pending ?? new PendingMessage(frame));
             }
+            this.countUnsent();
             if (raw === null) {
                 socket.send(frame, onWritten);
-            } else if (!raw.encrypted && raw.writableLength === 0 && this.#confirmedSeq === this.#writeSeq) {
+            } else if (!raw.encrypted && raw.writableLength === 0 && (this.#ledger === null || this.#ledger.settled)) {
                 // Without a write callback (which costs Node allocations per write) if nothing is pending that it
                 // must settle after, and not on TLS, where no write completes at once
                 raw.write(writes.frameOf(frame));
@@ -163,21 +123,11 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         } else {
             writes.queue(this, writes.frameOf(frame), onWritten);
         }
-        // Counted after the write is handed on: a write callback never runs synchronously
-        const seq = ++this.#writeSeq;
         if (acks) {
             this.#env.ackRequests.want(this);
         }
-        if (!pending && this.#turnEntry) {
-            this.#turnEntry.seq = seq;
-            return this.#turnEntry.promise;
-        }
-        const entry = pending ?? new PendingMessage(frame);
-        entry.seq = seq;
-        (this.#unconfirmed ??= []).push(entry);
-        // A message with a promise of its own keeps it; later ones of the turn queue behind it
-        this.#turnEntry = pending ? null : entry;
-        return entry.promise;
+        // Recorded after the write is handed on: a write callback never runs synchronously
+        return (this.#ledger ??= new WriteLedger()).written(frame, pending);
     }
 
     /** A text nobody waits for and that is never buffered (the id frame, keep-alive), written by ws after what is queued */
@@ -220,13 +170,9 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         if (!this.#client || !isOpen(this.socket)) {
             return Promise.resolve('gone');
         }
-        if (!this.#probe) {
-            this.#probe = new LivenessProbe(timeoutMs);
-            this.#probe.promise.then(() => {
-                this.#probe = null;
-            }, ignore);
-            this.ping();
-        }
+        this.#probe ??= LivenessProbe.start(timeoutMs, () => this.ping(), () => {
+            this.#probe = null;
+        });
         return this.#probe.promise;
     }
 
@@ -246,7 +192,9 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
             return;
         }
         if (!client.sequenced) {
-            if (acks.acknowledgePong(payload.toString()) && acks.needsPing) {
+            const acknowledged = acks.acknowledgePong(payload.toString());
+            this.count(-acknowledged);
+            if (acknowledged > 0 && acks.needsPing) {
                 this.#env.ackRequests.want(this);
             }
         } else {
@@ -256,7 +204,9 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
 
     /** A client of the delivery protocol says it has every message up to `seq` */
     acknowledgeSeq(seq: number): void {
-        this.#acks?.acknowledgeWhile((frame) => (seqOfEnvelope(frame) ?? Infinity) <= seq);
+        if (this.#acks) {
+            this.count(-this.#acks.acknowledgeWhile((frame) => (seqOfEnvelope(frame) ?? Infinity) <= seq));
+        }
     }
 
     /** Ping to learn how far the peer has read (which acknowledges, for a plain client), or close a client too slow */
@@ -281,7 +231,11 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     end(code: number, reason: string): Undelivered {
         if (isOpen(this.socket)) {
             this.#env.writes.flushConnection(this);
-            this.settleByWrites();
+            // What was handed to the socket settles once it has written it; what is held back stays
+            const handed = this.#ledger ? this.#ledger.takeHanded() : [];
+            if (handed.length > 0) {
+                settleAfterWrites(this, handed, this.#client?.clientId ?? '');
+            }
         }
         const undelivered = this.detach();
         this.socket.close(code, reason);
@@ -296,22 +250,32 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         this.queued = null;
         this.#client = null;
         this.#probe?.end('gone');
-        const pending = this.#unconfirmed ?? [];
-        this.#unconfirmed = null;
-        this.#turnEntry = null;
-        this.#heldBytes = 0;
+        const pending = this.#ledger ? this.#ledger.takeAll() : [];
+        this.#ledger = null;
+        // Whoever takes what it hands back counts it from now on
+        this.count(-this.#counted);
         const frames = this.#acks ? this.#acks.takeAll() : pending.map((message) => message.data);
         this.#acks = null;
         return {frames, pending};
     }
 
-    /** The messages handed to the socket settle once it has written them; those held back stay */
-    private settleByWrites(): void {
-        const unconfirmed = this.#unconfirmed;
-        const handed = unconfirmed ? unconfirmed.filter((message) => message.seq !== 0) : [];
-        if (unconfirmed && handed.length > 0) {
-            this.#unconfirmed = unconfirmed.filter((message) => message.seq === 0);
-            settleAfterWrites(this, handed, this.#client?.clientId ?? '');
+    /** Count `bytes` more (or fewer) as held by it; while the budget is exceeded, one that takes more than its share closes */
+    private count(bytes: number): void {
+        this.#counted += bytes;
+        this.#env.memory.add(bytes);
+        if (bytes > 0 && this.#env.memory.shareLimit !== Infinity) {
+            closeIfOverShare(this.#env.memory, this);
+        }
+    }
+
+    /**
+     * Without buffering it holds what has not left the process and what is held back (with buffering, all of that is
+     * among the unacknowledged): read once a turn and when writes complete, not per message (that was 10 % of a burst)
+     */
+    private countUnsent(): void {
+        const unsent = this.#acks ? this.#counted : this.socket.bufferedAmount + (this.#ledger ? this.#ledger.heldBackBytes : 0);
+        if (unsent !== this.#counted) {
+            this.count(unsent - this.#counted);
         }
     }
 
@@ -323,18 +287,12 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
             // ws (no raw socket) that cannot be told, so a write that completes once the socket left OPEN counts as
             // failed: at worst a message that arrived is buffered again, or reported as not sent
             if (!error && (raw ? !raw.destroyed : isOpen(this.socket))) {
-                this.confirmWrites(frames);
+                this.#ledger?.confirm(frames);
+            }
+            if (this.#counted !== 0) {
+                this.countUnsent();
             }
         };
-    }
-
-    /** Write callbacks come in write order: the next `frames` frames have been written */
-    private confirmWrites(frames: number): void {
-        const confirmed = this.#confirmedSeq += frames;
-        const unconfirmed = this.#unconfirmed;
-        while (unconfirmed && unconfirmed.length > 0 && unconfirmed[0].seq !== 0 && unconfirmed[0].seq <= confirmed) {
-            unconfirmed.shift()?.resolve();
-        }
     }
 
     /** What is queued goes out before what is written next through ws (a ping's pong acknowledges what came before it) */
@@ -345,15 +303,14 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
 
     /** A peer that holds a closing connection open must not make us hold messages without bound either */
     private holdBack(message: PendingMessage): Promise<void> {
-        (this.#unconfirmed ??= []).push(message);
-        const before = this.#heldBytes;
-        this.#heldBytes += Buffer.byteLength(message.data);
-        const max = this.#env.maxUnsentBytes;
-        // Once, when the bound is crossed
-        if (before <= max && this.#heldBytes > max) {
-            const client = this.#client;
-            if (client) {
-                this.#env.logger(client).warn(`Client ${client.clientId} is closing but more than maxUnsentBytesPerClient (${max}) is held for it: cutting it off`);
+        const ledger = this.#ledger ??= new WriteLedger();
+        const heldBack = ledger.heldBack(message, Buffer.byteLength(message.data));
+        this.countUnsent();
+        const why = cutOffReason(heldBack, this.socket.bufferedAmount, this.#env);
+        if (why && !ledger.cutOff) {
+            ledger.cutOff = true;
+            if (this.#client) {
+                this.#env.logger(this.#client).warn(`Client ${this.#client.clientId} is closing but ${why}: cutting it off`);
             }
             this.socket.terminate();
         }
@@ -361,7 +318,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     }
 
     /** A client that does not read must not make us hold its messages in memory without bound */
-    private closeAsTooSlow(why: string): void {
+    closeAsTooSlow(why: string): void {
         const client = this.#client;
         if (client) {
             this.#env.logger(client).warn(`Client ${client.clientId} has ${why}: closing it as too slow (1013)`);

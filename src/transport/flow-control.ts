@@ -1,5 +1,6 @@
 import {LIBRARY_ACK_AFTER_CHARS} from '../protocol/wire';
 import type {AckTracker} from './ack-tracker';
+import type {MemoryBudget} from './memory-budget';
 
 /** The limits of one server that decide when a client is too slow */
 export type FlowLimits = {
@@ -54,3 +55,33 @@ export const judgeAcknowledgements = (acks: AckTracker, limits: FlowLimits, sequ
  */
 export const ackAfterChars = (limits: FlowLimits): number =>
     Math.max(1, Math.min(LIBRARY_ACK_AFTER_CHARS, Math.floor(maxReadUnacknowledgedBytes(limits) / 8)));
+
+/** A connection as the memory budget judges it */
+type ShareHolder = {
+    readonly behindBytes: number;
+    readonly writable: boolean;
+    closeAsTooSlow(why: string): void;
+};
+
+/** While the memory budget is exceeded, a connection sent to is closed (1013) when it is behind by more than an equal share */
+export const closeIfOverShare = (memory: MemoryBudget, connection: ShareHolder): void => {
+    if (memory.shareLimit !== Infinity && connection.writable) {
+        const behind = connection.behindBytes;
+        if (behind > memory.shareLimit) {
+            connection.closeAsTooSlow(`${behind} bytes behind, more than an equal share of memoryBudgetBytes (${memory.maxBytes}), which is exceeded`);
+        }
+    }
+};
+
+/**
+ * Why a closing connection is cut off at once, or null: `heldBack` bytes were sent to it since it began to close, and
+ * `unsent` bytes have not left the process. Over the memory budget, one whose close frame has not even left the
+ * process (it has not read what the operating system holds for it) would not read it in time either: what it holds
+ * goes to its buffer now, not after the close grace.
+ */
+export const cutOffReason = (heldBack: number, unsent: number, {maxUnsentBytes, memory}: FlowLimits & {readonly memory: MemoryBudget}): string | null => {
+    if (heldBack > maxUnsentBytes) {
+        return `more than maxUnsentBytesPerClient (${maxUnsentBytes}) is held for it`;
+    }
+    return memory.isExceeded && unsent > 0 ? `the memory budget (memoryBudgetBytes ${memory.maxBytes}) is exceeded` : null;
+};

@@ -10,7 +10,15 @@ export class LivenessProbe {
     #resolve: (outcome: ProbeOutcome) => void = () => undefined;
     readonly #timer: NodeJS.Timeout;
 
-    constructor(timeoutMs: number) {
+    /** A probe that `ping` starts; `ended` is told when it has its outcome */
+    static start(timeoutMs: number, ping: () => void, ended: () => void): LivenessProbe {
+        const probe = new LivenessProbe(timeoutMs);
+        probe.promise.then(ended, ended);
+        ping();
+        return probe;
+    }
+
+    private constructor(timeoutMs: number) {
         this.promise = new Promise((resolve) => {
             this.#resolve = resolve;
         });

@@ -38,6 +38,7 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
         maxUnsentBytesPerClient: config.maxUnsentBytesPerClient,
         reconnectBufferMaxBytes: config.reconnectMessageBufferMaxBytes,
         reconnectBufferMaxTotalBytes: config.reconnectMessageBufferMaxTotalBytes,
+        memoryBudgetBytes: config.memoryBudgetBytes,
         reconnectTimeoutMs: config.reconnectTimeoutSec * 1000,
         keepAliveIntervalMs: config.enableKeepAlive ? config.keepAliveIntervalSec * 1000 : null,
         pingIntervalMs: PING_INTERVAL_MS,
@@ -72,6 +73,9 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
     const buffering = config.reconnectMessageBufferRedis !== null || config.reconnectMessageBufferFolder !== null;
     if (buffering && config.maxUnsentBytesPerClient * 4 > config.reconnectMessageBufferMaxBytes) {
         logger.warn(`maxUnsentBytesPerClient (${config.maxUnsentBytesPerClient}) is more than a quarter of reconnectMessageBufferMaxBytes (${config.reconnectMessageBufferMaxBytes}): a client closed as too slow may not fit into its reconnect buffer and then cannot resume`);
+    }
+    if (buffering && config.memoryBudgetBytes < 4 * config.reconnectMessageBufferMaxBytes) {
+        logger.warn(`memoryBudgetBytes (${config.memoryBudgetBytes}) is less than four times reconnectMessageBufferMaxBytes (${config.reconnectMessageBufferMaxBytes}): a few clients that resume with full buffers at once take the whole budget, and some of them are closed again (1013) until the others have their replays`);
     }
     if (config.reconnectMessageBufferRedis) {
         if (config.reconnectMessageBufferFolder) {

@@ -1,7 +1,6 @@
-import {fork} from 'child_process';
-import type {ChildProcess} from 'child_process';
-import {join} from 'path';
 import {startRedis} from '../helpers/redis-server';
+import {startServerProcess} from '../helpers/server-process';
+import type {ServerProcess} from '../helpers/server-process';
 import type {RunningRedis} from '../helpers/redis-server';
 import WebSocket from 'ws';
 import MashroomWebSocketClient from '../../client';
@@ -9,51 +8,11 @@ import {TestClient} from '../helpers/test-client';
 import {sessionCookie} from '../helpers/test-plugin-context';
 import {waitFor} from '../helpers/wait';
 
-type Node = {
-    readonly name: string;
-    readonly wsOrigin: string;
-    ask<T extends object>(command: Record<string, unknown>): Promise<T>;
-    stop(): Promise<void>;
-};
-
-let nextId = 0;
+type Node = ServerProcess;
 
 /** A node of the cluster in a process of its own (see test/helpers/cluster-node.js) */
-const startNode = async (name: string, redis: RunningRedis, keyPrefix: string, reconnectTimeoutSec = 10): Promise<Node> => {
-    const child: ChildProcess = fork(join(__dirname, '../helpers/cluster-node.js'), [], {
-        env: {...process.env, REDIS_URL: redis.url, KEY_PREFIX: keyPrefix, RECONNECT_TIMEOUT_SEC: String(reconnectTimeoutSec)},
-        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const waiting = new Map<number, (answer: Record<string, unknown>) => void>();
-    const ready = new Promise<number>((resolve, reject) => {
-        child.once('exit', (code) => reject(new Error(`Node ${name} exited with ${code}`)));
-        child.on('message', (message: Record<string, unknown>) => {
-            if (message.ready) {
-                resolve(Number(message.port));
-            } else {
-                waiting.get(Number(message.id))?.(message);
-            }
-        });
-    });
-    const port = await ready;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    const ask = <T extends object>(command: Record<string, unknown>): Promise<T> => new Promise((resolve, reject) => {
-        const id = nextId++;
-        waiting.set(id, (answer) => (answer.error ? reject(new Error(String(answer.error))) : resolve(answer as T)));
-        child.send({...command, id});
-    });
-    return {
-        name,
-        wsOrigin: `ws://127.0.0.1:${port}`,
-        ask,
-        stop: async () => {
-            if (child.exitCode === null) {
-                await ask({cmd: 'stop'}).catch(() => undefined);
-                await exited;
-            }
-        },
-    };
-};
+const startNode = (name: string, redis: RunningRedis, keyPrefix: string, reconnectTimeoutSec = 10): Promise<Node> =>
+    startServerProcess(name, {REDIS_URL: redis.url, KEY_PREFIX: keyPrefix, RECONNECT_TIMEOUT_SEC: String(reconnectTimeoutSec)});
 
 type ClientInfo = {clientId: string; alive: boolean; username: string};
 const clientsOf = async (node: Node): Promise<Array<ClientInfo>> => (await node.ask<{clients: Array<ClientInfo>}>({cmd: 'clients'})).clients;

@@ -4,9 +4,10 @@
 /*
  * One node of a test cluster, in a process of its own: the plugin (compiled, from dist/) bootstrapped as
  * Mashroom does it, with a small stand-in for Mashroom's session and security (the `session` cookie names the
- * user), behind a plain HTTP server on a free loopback port. The test drives it over IPC.
+ * user), behind a plain HTTP server on a free loopback port. The test drives it over IPC. Also a single server
+ * whose own memory a test measures (`broadcast`, `memory`).
  *
- *   env REDIS_URL, KEY_PREFIX, RECONNECT_TIMEOUT_SEC
+ *   env REDIS_URL, KEY_PREFIX (optional), RECONNECT_TIMEOUT_SEC, CONFIG (JSON over the plugin's default config)
  */
 
 const {createServer} = require('http');
@@ -76,7 +77,8 @@ const main = async () => {
     const config = {
         ...webapp.defaultConfig,
         reconnectTimeoutSec: Number(process.env.RECONNECT_TIMEOUT_SEC ?? 10),
-        reconnectMessageBufferRedis: {url: process.env.REDIS_URL, keyPrefix: process.env.KEY_PREFIX},
+        ...(process.env.REDIS_URL ? {reconnectMessageBufferRedis: {url: process.env.REDIS_URL, keyPrefix: process.env.KEY_PREFIX}} : {}),
+        ...JSON.parse(process.env.CONFIG ?? '{}'),
     };
     const {expressApp, upgradeHandler} = await bootstrapOf(webapp.bootstrap)(webapp.name, config, holder);
     const {service} = await bootstrapOf(services.bootstrap)(services.name, {}, holder);
@@ -118,6 +120,32 @@ const main = async () => {
                 case 'clients':
                     reply({clients: ['alice', 'bob'].flatMap((user) => service.getClientsOfUser(user))
                         .map((/** @type {any} */ client) => ({clientId: client.clientId, alive: client.alive, username: client.user.username}))});
+                    break;
+                case 'broadcast': {
+                    // `count` messages of `bytes` each to every client on `path`, one turn each, every client's its own
+                    // object (as a publisher that builds one per subscriber would); answers the highest resident set
+                    // size of the process and the most the server held for its clients after a turn, and how many
+                    // sends were accepted and refused
+                    const text = 'b'.repeat(command.bytes);
+                    let accepted = 0;
+                    let refused = 0;
+                    let peakRss = 0;
+                    let peakHeld = 0;
+                    const server = require(join(root, 'dist/server/server-slot')).currentServer();
+                    for (let n = 0; n < command.count; n++) {
+                        for (const client of service.getClientsOnPath(command.path)) {
+                            service.sendMessage(client, {n, text}).then(() => accepted++, () => refused++);
+                        }
+                        await new Promise((done) => setImmediate(done));
+                        peakRss = Math.max(peakRss, process.memoryUsage.rss());
+                        peakHeld = Math.max(peakHeld, server.heldBytes);
+                    }
+                    reply({accepted, refused, peakRss, peakHeld});
+                    break;
+                }
+                case 'memory':
+                    // And what the server counts against its memory budget
+                    reply({memory: process.memoryUsage(), held: require(join(root, 'dist/server/server-slot')).currentServer()?.heldBytes});
                     break;
                 case 'disconnected':
                     reply({disconnected});

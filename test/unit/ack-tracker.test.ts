@@ -10,7 +10,7 @@ describe('AckTracker', () => {
         expect(acks.needsPing).toBe(false);
         expect(acks.awaitingPong).toBe(true);
         acks.add('d');
-        expect(acks.acknowledgePong(payload)).toBe(true);
+        expect(acks.acknowledgePong(payload)).toBe(3);
         expect(acks.awaitingPong).toBe(false);
         expect(acks.needsPing).toBe(true);
         expect(acks.takeAll()).toEqual(['d']);
@@ -21,20 +21,20 @@ describe('AckTracker', () => {
         const acks = new AckTracker();
         acks.add('a');
         acks.add('b');
-        expect(acks.acknowledgePong('1')).toBe(false);
+        expect(acks.acknowledgePong('1')).toBe(0);
         const payload = acks.pingPayload();
         for (const unsolicited of ['', 'x', '-1', '0', '3', '1.5']) {
-            expect(acks.acknowledgePong(unsolicited)).toBe(false);
+            expect(acks.acknowledgePong(unsolicited)).toBe(0);
         }
-        expect(acks.acknowledgePong(payload)).toBe(true);
-        expect(acks.acknowledgePong(payload)).toBe(false);
+        expect(acks.acknowledgePong(payload)).toBe(2);
+        expect(acks.acknowledgePong(payload)).toBe(0);
         expect(acks.takeAll()).toEqual([]);
     });
 
     it('acknowledges from the oldest frame on while a condition holds', () => {
         const acks = new AckTracker();
         ['1', '2', '3', '4'].forEach((frame) => acks.add(frame));
-        acks.acknowledgeWhile((frame) => Number(frame) <= 2);
+        expect(acks.acknowledgeWhile((frame) => Number(frame) <= 2)).toBe(2);
         expect(acks.sent).toBe(4);
         expect(acks.unackedBytes).toBe(2);
         expect(acks.takeAll()).toEqual(['3', '4']);
@@ -122,7 +122,69 @@ describe('AckTracker', () => {
         acks.pingPayload();
         acks.acknowledgeWhile((frame) => frame === 'aa');
         expect([acks.unreadBytes, acks.unreadBytesBeyondReplay, acks.unackedBytesBeyondReplay]).toEqual([7, 4, 4]);
-        expect(acks.acknowledgePong('3')).toBe(true);
+        expect(acks.acknowledgePong('3')).toBe(7);
         expect([acks.unreadBytes, acks.unackedBytes, acks.unreadBytesBeyondReplay, acks.unackedBytesBeyondReplay]).toEqual([0, 0, 0, 0]);
+    });
+});
+
+describe('AckTracker.behindBytes', () => {
+    let now = 1_000_000;
+    beforeEach(() => {
+        jest.spyOn(Date, 'now').mockImplementation(() => now);
+    });
+    afterEach(() => {
+        jest.restoreAllMocks();
+    });
+
+    it('counts what a ping asked about once the answer is late: 25 ms, or four of its quickest round trips', () => {
+        const acks = new AckTracker();
+        acks.add('aaaa');
+        expect(acks.behindBytes).toBe(0);
+        const first = acks.pingPayload();
+        acks.add('bb');
+        now += 25;
+        expect(acks.behindBytes).toBe(0);
+        now += 1;
+        // What came after the ping does not count
+        expect(acks.behindBytes).toBe(4);
+        // Answered after 40 ms: from now on it may take 160 ms
+        now += 14;
+        expect(acks.acknowledgePong(first)).toBe(4);
+        expect(acks.behindBytes).toBe(0);
+        acks.pingPayload();
+        now += 160;
+        expect(acks.behindBytes).toBe(0);
+        now += 1;
+        expect(acks.behindBytes).toBe(2);
+    });
+
+    it('starts the clock at the oldest ping not answered: pings while one is outstanding do not reset it', () => {
+        const acks = new AckTracker();
+        acks.add('aaaa');
+        acks.pingPayload();
+        now += 20;
+        acks.add('bb');
+        acks.pingPayload();
+        now += 6;
+        expect(acks.behindBytes).toBe(6);
+    });
+
+    it('for a client of the delivery protocol: what it has read does not count, and a pong after its acknowledgement still answers', () => {
+        const acks = new AckTracker();
+        acks.add('aaaa');
+        acks.add('bb');
+        const payload = acks.pingPayload();
+        now += 10;
+        // The explicit acknowledgement comes before the pong
+        acks.acknowledgeWhile((frame) => frame === 'aaaa');
+        acks.confirmRead(payload);
+        now += 100;
+        expect(acks.behindBytes).toBe(0);
+        acks.add('c');
+        acks.pingPayload();
+        now += 41;
+        // Its quickest round trip was 10 ms: 40 ms is the grace now. Of what the ping asked about it has read 'bb'
+        // (not acknowledged yet), not 'c'
+        expect(acks.behindBytes).toBe(1);
     });
 });

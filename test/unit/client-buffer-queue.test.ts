@@ -1,4 +1,6 @@
 import {BufferBudget} from '../../src/buffer/buffer-budget';
+import {WriteGate} from '../../src/buffer/write-gate';
+import {MemoryBudget} from '../../src/transport/memory-budget';
 import {ClientBufferQueue} from '../../src/buffer/client-buffer-queue';
 import {BufferLostError} from '../../src/buffer/reconnect-buffer-store';
 import type {ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/reconnect-buffer-store';
@@ -99,7 +101,9 @@ describe('ClientBufferQueue', () => {
     let store: ControlledStore;
     let budget: BufferBudget;
     let unusable: Array<string>;
-    const queue = (maxBytes = 1_000_000) => new ClientBufferQueue(store, 'id', maxBytes, budget, {
+    let memory: MemoryBudget;
+    const env = (maxBytes: number) => ({maxBytes, budget, memory, writes: new WriteGate(8 * 1024 * 1024)});
+    const queue = (maxBytes = 1_000_000) => new ClientBufferQueue(store, 'id', env(maxBytes), {
         unusable: (reason) => unusable.push(reason.message),
         removeFailed: () => undefined,
     });
@@ -107,6 +111,7 @@ describe('ClientBufferQueue', () => {
     beforeEach(() => {
         store = new ControlledStore();
         budget = new BufferBudget(1_000_000);
+        memory = new MemoryBudget(1_000_000_000, () => undefined);
         unusable = [];
     });
 
@@ -195,7 +200,7 @@ describe('ClientBufferQueue', () => {
 
     it('refuses what does not fit into the budget of all buffers', async () => {
         budget = new BufferBudget(8);
-        const other = new ClientBufferQueue(store, 'other', 100, budget, {unusable: () => undefined, removeFailed: () => undefined});
+        const other = new ClientBufferQueue(store, 'other', env(100), {unusable: () => undefined, removeFailed: () => undefined});
         const stored = other.append('1234');
         await expect(queue(100).append('1234')).rejects.toThrow('the total of all buffers (8 bytes)');
         await store.release();

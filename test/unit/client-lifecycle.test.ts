@@ -1,9 +1,11 @@
 import type WebSocket from 'ws';
 import {BufferBudget} from '../../src/buffer/buffer-budget';
+import {WriteGate} from '../../src/buffer/write-gate';
+import {MemoryBudget} from '../../src/transport/memory-budget';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore} from '../../src/buffer/reconnect-buffer-store';
 import type {ClientHost} from '../../src/client/client-host';
 import {ServerClient} from '../../src/client/server-client';
-import type {ClientConnection, ConnectionEnv, Undelivered} from '../../src/transport/connection';
+import type {ClientConnection, ConnectionEnv, Undelivered} from '../../src/transport/client-connection';
 import type {PendingMessage} from '../../src/transport/pending-message';
 import {RecordingLog} from '../helpers/recording-logger';
 import {USERS} from '../helpers/test-plugin-context';
@@ -14,6 +16,8 @@ class FakeConnection implements ClientConnection {
     /** Messages delivered and not acknowledged, as a real connection would hand them back */
     private unacknowledged: Array<string> = [];
     failReplay = false;
+    readonly heldBytes = 0;
+    readonly behindBytes = 0;
     /** A frame whose delivery throws */
     failDeliveryOf: string | null = null;
 
@@ -46,8 +50,16 @@ class FakeConnection implements ClientConnection {
         this.events.push('(ping)');
     }
 
+    pingForAck(): void {
+        this.events.push('(ping for ack)');
+    }
+
     probe(): Promise<'alive' | 'gone'> {
         return Promise.resolve('alive');
+    }
+
+    closeAsTooSlow(): void {
+        this.events.push('(too slow)');
     }
 
     terminate(): void {
@@ -144,8 +156,7 @@ describe('a client\'s lifecycle', () => {
             return store;
         },
         reconnectTimeoutMs: 60_000,
-        bufferMaxBytes: 1_000_000,
-        bufferBudget: new BufferBudget(10_000_000),
+        buffers: {maxBytes: 1_000_000, budget: new BufferBudget(10_000_000), memory: new MemoryBudget(1e9, () => undefined), writes: new WriteGate(8 * 1024 * 1024)},
         connections: {bufferMaxBytes: 1_000_000, maxUnsentBytes: 100_000} as ConnectionEnv,
         logger: () => log.factory('test'),
         connect: (webSocket) => {

@@ -3,13 +3,15 @@ import {tmpdir} from 'os';
 import {join} from 'path';
 import type WebSocket from 'ws';
 import {BufferBudget} from '../../src/buffer/buffer-budget';
+import {WriteGate} from '../../src/buffer/write-gate';
+import {MemoryBudget} from '../../src/transport/memory-budget';
 import {FileReconnectBufferStore} from '../../src/buffer/file-reconnect-buffer-store';
 import type {ReconnectBufferStore} from '../../src/buffer/reconnect-buffer-store';
 import type {ClientHost} from '../../src/client/client-host';
 import {ServerClient} from '../../src/client/server-client';
 import {newClientId} from '../../src/protocol/client-id';
 import {Connection} from '../../src/transport/connection';
-import type {ClientConnection, ConnectionEnv} from '../../src/transport/connection';
+import type {ClientConnection, ConnectionEnv} from '../../src/transport/client-connection';
 import {EndOfTurn} from '../../src/transport/end-of-turn';
 import {ClientGoneError} from '../../src/transport/pending-message';
 import {TurnBatcher} from '../../src/transport/turn-batcher';
@@ -48,6 +50,7 @@ describe('ServerClient', () => {
 
     const host = (bufferStore: ReconnectBufferStore | null, options: HostOptions = {}): ClientHost => {
         const turns = new EndOfTurn();
+        const memory = new MemoryBudget(1e9, () => undefined);
         const connections: ConnectionEnv = {
             writes: options.writes ? options.writes() : new Unbatched(turns),
             settled: new WritesSettled(),
@@ -56,13 +59,13 @@ describe('ServerClient', () => {
             maxUnsentBytes: options.maxUnsentBytes ?? 1_000_000,
             bufferMaxBytes: 1_000_000,
             keepsUnacknowledged: bufferStore !== null,
+            memory,
             logger: () => log.factory('test'),
         };
         return {
             bufferStore,
             reconnectTimeoutMs: 60_000,
-            bufferMaxBytes: 1_000_000,
-            bufferBudget: new BufferBudget(10_000_000),
+            buffers: {maxBytes: 1_000_000, budget: new BufferBudget(10_000_000), memory, writes: new WriteGate(8 * 1024 * 1024)},
             connections,
             logger: () => log.factory('test'),
             connect: (socket, client) => new Connection(socket, connections, client),

@@ -20,6 +20,7 @@ describe('parseWebAppConfig', () => {
             maxUnsentBytesPerClient: 262144,
             reconnectMessageBufferMaxBytes: 1048576,
             reconnectMessageBufferMaxTotalBytes: 268435456,
+            memoryBudgetBytes: 134217728,
             reconnectMessageBufferRedis: null,
             clientIdCookie: true,
             trustForwardedHeaders: false,
