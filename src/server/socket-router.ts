@@ -4,12 +4,15 @@ import type {ServerClient} from '../client/server-client';
 import {parseClientEnvelope} from '../protocol/delivery-envelope';
 import {parseIncomingFrame} from '../protocol/incoming-frame';
 import type {Connection} from '../transport/connection';
-import {SocketTag} from '../transport/ws-adapter';
+import {FragmentLimit, SocketTag} from '../transport/ws-adapter';
 import {CLOSE_POLICY_VIOLATION} from '../protocol/wire';
 import {ClientLogThrottle} from './client-log-throttle';
 import {IncomingRateLimit} from './incoming-rate-limit';
 import type {IncomingRateOptions} from './incoming-rate-limit';
 import type {ListenerRegistry} from './listener-registry';
+
+/** Fragments a message may come in: a browser sends none, a streaming client a few (see FragmentLimit) */
+export const MAX_FRAGMENTS_PER_MESSAGE = 1000;
 
 /** Lines about ignored frames per client and problem, and of all clients per second (see ClientLogThrottle) */
 const LINES_PER_CLIENT = 3;
@@ -28,6 +31,7 @@ export class SocketRouter {
     readonly #tag = new SocketTag<RoutedConnection>();
     readonly #rate: IncomingRateLimit;
     readonly #ignored: ClientLogThrottle;
+    readonly #fragments: FragmentLimit;
     readonly #handlers: {
         readonly message: (this: WebSocket, data: WebSocket.RawData, isBinary: boolean) => void;
         readonly close: (this: WebSocket, code: number) => void;
@@ -42,6 +46,7 @@ export class SocketRouter {
     ) {
         this.#rate = new IncomingRateLimit(limits.incoming);
         this.#ignored = new ClientLogThrottle({linesPerClient: LINES_PER_CLIENT, linesPerSecond: LINES_PER_SECOND}, (client) => this.#logger(client));
+        this.#fragments = new FragmentLimit(MAX_FRAGMENTS_PER_MESSAGE, (socket) => this.#onTooManyFragments(socket), (message) => logger.warn(message));
         const router = this;
         this.#handlers = {
             message(data, isBinary) {
@@ -67,6 +72,7 @@ export class SocketRouter {
             socket.on('close', handlers.close);
             socket.on('pong', handlers.pong);
             socket.on('error', handlers.error);
+            this.#fragments.watch(socket);
             this.#tag.set(socket, null);
         }
     }
@@ -109,6 +115,17 @@ export class SocketRouter {
         }
         if (!this.listeners.dispatchMessage(message, client)) {
             this.#ignored.warn(client, 'unheard', () => `No message listener takes the message of client ${client.clientId} on connect path ${client.connectPath || '/'}`);
+        }
+    }
+
+    /** Closed for good, like a client over the rate limit: it could send the next message the same way */
+    #onTooManyFragments(socket: WebSocket): void {
+        const client = this.#tag.get(socket)?.owner;
+        if (client) {
+            this.#logger(client).warn(`Client ${client.clientId} of user ${client.user.username} sent a message in more than ${MAX_FRAGMENTS_PER_MESSAGE} fragments: closing it (1008)`);
+            client.close(CLOSE_POLICY_VIOLATION, 'Too many fragments');
+        } else {
+            socket.close(CLOSE_POLICY_VIOLATION, 'Too many fragments');
         }
     }
 

@@ -98,6 +98,44 @@ export class WsAdapter {
     }
 }
 
+/**
+ * A limit on the number of fragments of a message: ws limits their size together (maxPayload), not how many
+ * there are, and a message in a million 1-byte fragments costs a million frames to take in. ws keeps the fragments
+ * of the message it receives in its receiver until the last one; after each chunk of data this looks at how many
+ * it holds, with one listener for all sockets. Where ws keeps them elsewhere the limit is not enforced, and a
+ * warning says so once.
+ */
+export class FragmentLimit {
+
+    readonly #socketOf = Symbol('mashroom-websocket-fragments');
+    #problemReported = false;
+    readonly #onData: (this: Socket) => void;
+
+    /** `tooMany` is called, once per message, when one has come in more than `max` fragments so far */
+    constructor(max: number, tooMany: (webSocket: WebSocket) => void, private readonly warn: (message: string) => void) {
+        const key = this.#socketOf;
+        this.#onData = function onData(this: Socket) {
+            const webSocket = (this as unknown as Record<symbol, WebSocket | undefined>)[key];
+            const fragments = (webSocket as unknown as {_receiver?: {_fragments?: Array<unknown>}} | undefined)?._receiver?._fragments;
+            if (webSocket && fragments && fragments.length > max && isOpen(webSocket)) {
+                tooMany(webSocket);
+            }
+        };
+    }
+
+    watch(webSocket: WebSocket): void {
+        const raw = (webSocket as unknown as {readonly _socket?: unknown})._socket;
+        const fragments = (webSocket as unknown as {_receiver?: {_fragments?: unknown}})._receiver?._fragments;
+        if (raw instanceof Socket && Array.isArray(fragments)) {
+            (raw as unknown as Record<symbol, WebSocket>)[this.#socketOf] = webSocket;
+            raw.on('data', this.#onData);
+        } else if (!this.#problemReported) {
+            this.#problemReported = true;
+            this.warn('ws keeps the fragments of a message where this plugin does not look for them: their number is not limited');
+        }
+    }
+}
+
 /** A value kept on WebSocket objects, so that one set of event handlers can serve every socket */
 export class SocketTag<T> {
 

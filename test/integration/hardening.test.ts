@@ -590,6 +590,30 @@ describe('hardening', () => {
             await waitFor(() => server.context.log.find('warn', `No message listener takes the message of client ${calm.clientId}`).length >= 1, 'the calm client\'s messages');
             expect(calm.client.socket.readyState).toBe(WebSocket.OPEN);
         });
+
+        it('closes a client that sends a message in more than 1000 fragments with 1008, logged once; one in a few fragments arrives', async () => {
+            server = await startTestServer({config: {reconnectMessageBufferFolder: 'buffer'}});
+            const received: Array<unknown> = [];
+            server.service.addMessageListener((path) => path === '/h', (message) => {
+                received.push(message);
+            });
+            const calm = await connect('bob');
+            const parts = ['{"in":', '"five', ' frag', 'ments"', '}'];
+            parts.forEach((part, index) => calm.client.socket.send(part, {fin: index === parts.length - 1}));
+            await waitFor(() => received.length === 1, 'the message in fragments');
+            expect(received).toEqual([{in: 'five fragments'}]);
+
+            const {client, clientId} = await connect('alice');
+            // 1-byte fragments of one message, far below maxMessageSizeBytes, that never ends
+            for (let n = 0; n < 1500; n++) {
+                client.socket.send('x', {fin: false});
+            }
+            expect(await client.closed).toMatchObject({code: 1008});
+            expect(server.context.log.find('warn', `Client ${clientId} of user alice sent a message in more than 1000 fragments: closing it (1008)`)).toHaveLength(1);
+            // Closed for good, although a reconnect buffer is configured: no resume
+            expect(server.service.getClientsOfUser('alice')).toEqual([]);
+            expect(calm.client.socket.readyState).toBe(WebSocket.OPEN);
+        });
     });
 
     describe('maxConnectionsPerUser', () => {

@@ -2,10 +2,11 @@ import {Socket} from 'net';
 import {createServer} from 'http';
 import type {AddressInfo} from 'net';
 import WebSocket, {WebSocketServer} from 'ws';
-import {SocketTag, WsAdapter} from '../../src/transport/ws-adapter';
+import {FragmentLimit, SocketTag, WsAdapter} from '../../src/transport/ws-adapter';
 import packageJson from '../../package.json';
 import {socketPair, tcpSocketOf} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
+import {waitFor} from '../helpers/wait';
 
 /** The server on a loopback port while `use` runs, and the URL to it */
 const serving = async (wss: WebSocketServer, use: (url: string) => Promise<void>): Promise<void> => {
@@ -128,5 +129,23 @@ describe('WsAdapter', () => {
         first.set(server, 'a');
         second.set(server, 'b');
         expect([first.get(server), second.get(server)]).toEqual(['a', 'b']);
+    });
+
+    it('limits fragments where this ws keeps them, and says once that it cannot where it keeps them elsewhere', async () => {
+        const warnings: Array<string> = [];
+        const tooMany: Array<WebSocket> = [];
+        const limit = new FragmentLimit(3, (socket) => tooMany.push(socket), (message) => warnings.push(message));
+        const {server, client} = await pair();
+        limit.watch(server);
+        expect(warnings).toEqual([]);
+        ['a', 'b', 'c'].forEach((part) => client.send(part, {fin: false}));
+        client.send('d', {fin: false});
+        await waitFor(() => tooMany.length > 0, 'the fourth fragment');
+        expect(tooMany[0]).toBe(server);
+        const elsewhere = Object.create(server) as WebSocket;
+        Object.defineProperty(elsewhere, '_receiver', {value: {}});
+        limit.watch(elsewhere);
+        limit.watch(elsewhere);
+        expect(warnings).toEqual(['ws keeps the fragments of a message where this plugin does not look for them: their number is not limited']);
     });
 });
