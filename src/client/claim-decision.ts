@@ -54,8 +54,11 @@ export const decideClaim = (facts: ClaimFacts, result: ClaimResult): ClaimDecisi
     }
     const {claimed} = result;
     if (!claimed) {
-        // Nobody resumes a client of another node any more that nobody holds: it never existed here
-        return giveUp(!fromElsewhere);
+        // Nobody resumes a client of another node any more that nobody holds: it never existed here. Said all the
+        // same, or the connection would look like any new one
+        return fromElsewhere && attached
+            ? giveUp(false, {level: 'info', message: `Client ${clientId} cannot be resumed: the shared store does not hold it (its reconnect window passed, another node resumed it, or it never was); the connection gets a new client`})
+            : giveUp(!fromElsewhere);
     }
     const lastSeq = fromElsewhere && facts.lastSeq !== null
         // Numbering goes on where the node that had the client left it

@@ -1,5 +1,6 @@
 import type {ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
 import {CLOSE_INTERNAL_ERROR} from '../protocol/wire';
+import {userAndPath} from '../protocol/client-label';
 import {decideClaim} from './claim-decision';
 import type {ClientHost} from './client-host';
 import type {Claim, ClaimResult, ClientState, Release, Resuming} from './client-state';
@@ -48,7 +49,7 @@ const carryOut = (target: ClaimTarget, claim: Claim, result: ClaimResult): void 
     }, result);
     const logger = host.logger(client);
     if (decision.kind === 'give-up' || decision.kind === 'retry') {
-        decision.log.forEach(({level, message, error}) => (error === undefined ? logger[level](message) : logger[level](message, error)));
+        decision.log.forEach(({level, message, error}) => (error === undefined ? logger[level](`${message}${userAndPath(client)}`) : logger[level](`${message}${userAndPath(client)}`, error)));
     }
     const store = host.bufferStore;
     if (decision.kind === 'give-up') {
@@ -77,8 +78,8 @@ const carryOut = (target: ClaimTarget, claim: Claim, result: ClaimResult): void 
     } else {
         target.resumed(state, decision.frames, decision.lastSeq);
         if (claim.fromElsewhere) {
-            logger.info(`Client ${clientId} resumed from ${store?.description ?? 'the store'}, where another node or the previous process left it`);
+            logger.info(`Client ${clientId} resumed from ${store?.description ?? 'the store'}, where another node or the previous process left it${userAndPath(client)}`);
         }
-        logger.info(`Client ${clientId} resumed, ${decision.frames.length} buffered message(s) replayed`);
+        logger.info(`Client ${clientId} resumed, ${decision.frames.length} buffered message(s) replayed${userAndPath(client)}`);
     }
 };

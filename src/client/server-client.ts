@@ -5,6 +5,7 @@ import {ClientBufferQueue} from '../buffer/client-buffer-queue';
 import {BufferClaimedError} from '../buffer/reconnect-buffer-store';
 import type {BufferedSession, ClaimedBuffer, ReconnectBufferStore, SealedClient} from '../buffer/reconnect-buffer-store';
 import {envelope} from '../protocol/delivery-envelope';
+import {userAndPath} from '../protocol/client-label';
 import {CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, CLOSE_TRY_AGAIN_LATER, setClientIdFrame} from '../protocol/wire';
 import type {ClientConnection, ConnectionOwner} from '../transport/client-connection';
 import {ackAfterChars} from '../transport/flow-control';
@@ -183,7 +184,7 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         const state = this.#state;
         const overflow = state.kind === 'resuming' || state.kind === 'claiming' ? state.held.overflow : null;
         if (overflow) {
-            this.#host.logger(this).warn(`Client ${this.clientId} cannot resume in full and is removed (a reconnect gets a new clientId): ${overflow.message}`);
+            this.#host.logger(this).warn(`Client ${this.clientId} cannot resume in full and is removed (a reconnect gets a new clientId): ${overflow.message}${userAndPath(this)}`);
             this.finish(release);
             return 'closed';
         }
@@ -236,7 +237,7 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         if (this.#state.kind !== 'waiting') {
             return false;
         }
-        this.#host.logger(this).info(`Client ${this.clientId} resumed on another node: removing it here`);
+        this.#host.logger(this).info(`Client ${this.clientId} resumed on another node: removing it here${userAndPath(this)}`);
         this.finish('gone');
         return true;
     }
@@ -298,7 +299,7 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         const state = this.#state;
         if (state.kind === 'waiting') {
             this.#host.logger(this).info(`Client ${this.clientId} did not resume within ${this.#host.reconnectTimeoutMs / 1000}s${
-                state.from === 'claim' ? ' (claimed from another node with no connection)' : ''}, removing it`);
+                state.from === 'claim' ? ' (claimed from another node with no connection)' : ''}, removing it${userAndPath(this)}`);
             this.finish({code: CLOSE_NORMAL, reason: ''});
         }
     }
@@ -312,9 +313,9 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
         // Claimed by another node before the news of it arrived here (a send found out first), or broken
         const logger = this.#host.logger(this);
         if (reason instanceof BufferClaimedError) {
-            logger.info(`Client ${this.clientId} resumed on another node: removing it here`);
+            logger.info(`Client ${this.clientId} resumed on another node: removing it here${userAndPath(this)}`);
         } else {
-            logger.warn(`Client ${this.clientId} cannot resume in full and is removed (a reconnect gets a new clientId): ${reason.message}`);
+            logger.warn(`Client ${this.clientId} cannot resume in full and is removed (a reconnect gets a new clientId): ${reason.message}${userAndPath(this)}`);
         }
         this.finish({code: CLOSE_TRY_AGAIN_LATER, reason: 'Reconnect buffer unusable'});
     }

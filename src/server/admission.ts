@@ -101,7 +101,7 @@ export class Admission {
         if (!waiting) {
             return false;
         }
-        this.logger.info(`Giving up client ${waiting.clientId} of user ${waiting.user.username}, which waits for a reconnect, to make room for a connection of user ${forUser}`);
+        this.logger.info(`Giving up client ${waiting.clientId} of user ${waiting.user.username}, which waits for a reconnect, to make room for a connection of user ${forUser} (connect path ${waiting.connectPath || '/'})`);
         waiting.close(CLOSE_TRY_AGAIN_LATER, 'Given up for a live connection');
         return true;
     }

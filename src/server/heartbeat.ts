@@ -1,5 +1,6 @@
 import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import {KEEP_ALIVE_FRAME} from '../protocol/wire';
+import {userAndPath} from '../protocol/client-label';
 import {AckScheduler} from './ack-scheduler';
 import type {ClientRegistry} from './client-registry';
 import type {ServerClient} from '../client/server-client';
@@ -56,7 +57,7 @@ export class Heartbeat {
                 continue;
             }
             if (!client.alive) {
-                this.logger.withContext(client.loggerContext).info(`Client ${client.clientId} did not answer the last ping, terminating its connection`);
+                this.logger.withContext(client.loggerContext).info(`Client ${client.clientId} did not answer the last ping, terminating its connection${userAndPath(client)}`);
                 connection.terminate();
                 continue;
             }

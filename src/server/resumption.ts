@@ -4,6 +4,7 @@ import type {ResumeOutcome} from '../client/client-state';
 import {ServerClient} from '../client/server-client';
 import type {ClientHost} from '../client/client-host';
 import {CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN_LATER} from '../protocol/wire';
+import {userAndPath} from '../protocol/client-label';
 import {isOpen} from '../transport/ws-adapter';
 import type {Admission} from './admission';
 import type {ClientRegistry} from './client-registry';
@@ -92,7 +93,7 @@ export class Resumption {
             if (client.canResume) {
                 this.resume(client, socket, connect);
             } else if (outcome === 'gone' && probed && client.connection === probed && clients.has(client)) {
-                logger.info(`The connection of client ${client.clientId} did not answer a ping: it is taken over by the new one`);
+                logger.info(`The connection of client ${client.clientId} did not answer a ping: it is taken over by the new one${userAndPath(client)}`);
                 const lost = client.connectionLost(probed);
                 probed.terminate();
                 if (lost === 'closed') {
@@ -101,7 +102,7 @@ export class Resumption {
                     this.resume(client, socket, connect);
                 }
             } else if (admission.makeRoomFor(connect.user.username) === 'room') {
-                logger.info(`Client ${client.clientId} is still connected (another tab with the same id?): the new connection gets a new client`);
+                logger.info(`Client ${client.clientId} is still connected (another tab with the same id?): the new connection gets a new client${userAndPath(client)}`);
                 this.context.addClient(socket, connect);
             } else {
                 logger.warn(`Client ${client.clientId} is still connected and there is no room for another client of user ${connect.user.username}: closing the new connection`);

@@ -3,6 +3,7 @@ import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
 import type {ServerClient} from '../client/server-client';
 import {parseClientEnvelope} from '../protocol/delivery-envelope';
 import {parseIncomingFrame} from '../protocol/incoming-frame';
+import {userAndPath} from '../protocol/client-label';
 import type {Connection} from '../transport/connection';
 import {FragmentLimit, SocketTag} from '../transport/ws-adapter';
 import {CLOSE_POLICY_VIOLATION} from '../protocol/wire';
@@ -91,7 +92,7 @@ export class SocketRouter {
         }
         if (!this.#rate.take(socket)) {
             const {perSecond, burst} = this.limits.incoming;
-            this.#logger(client).warn(`Client ${client.clientId} of user ${client.user.username} sends more than ${perSecond} messages per second (beyond a burst of ${burst}): closing it (1008)`);
+            this.#logger(client).warn(`Client ${client.clientId} of user ${client.user.username} sends more than ${perSecond} messages per second (beyond a burst of ${burst}): closing it (1008)${userAndPath(client)}`);
             client.close(CLOSE_POLICY_VIOLATION, 'Too many messages');
             return;
         }
@@ -122,7 +123,7 @@ export class SocketRouter {
     #onTooManyFragments(socket: WebSocket): void {
         const client = this.#tag.get(socket)?.owner;
         if (client) {
-            this.#logger(client).warn(`Client ${client.clientId} of user ${client.user.username} sent a message in more than ${MAX_FRAGMENTS_PER_MESSAGE} fragments: closing it (1008)`);
+            this.#logger(client).warn(`Client ${client.clientId} of user ${client.user.username} sent a message in more than ${MAX_FRAGMENTS_PER_MESSAGE} fragments: closing it (1008)${userAndPath(client)}`);
             client.close(CLOSE_POLICY_VIOLATION, 'Too many fragments');
         } else {
             socket.close(CLOSE_POLICY_VIOLATION, 'Too many fragments');
@@ -144,11 +145,11 @@ export class SocketRouter {
         const outcome = client.connectionLost(connection);
         const logger = this.#logger(client);
         if (outcome === 'claiming') {
-            logger.info(`Client ${client.clientId} disconnected (code ${code}) while it was being claimed from another node: it waits here if the claim succeeds`);
+            logger.info(`Client ${client.clientId} disconnected (code ${code}) while it was being claimed from another node: it waits here if the claim succeeds${userAndPath(client)}`);
         } else if (outcome === 'waiting') {
-            logger.info(`Client ${client.clientId} disconnected (code ${code}), waiting ${this.limits.reconnectTimeoutMs / 1000}s for it to resume`);
+            logger.info(`Client ${client.clientId} disconnected (code ${code}), waiting ${this.limits.reconnectTimeoutMs / 1000}s for it to resume${userAndPath(client)}`);
         } else if (outcome === 'closed') {
-            logger.info(`Client ${client.clientId} disconnected (code ${code})`);
+            logger.info(`Client ${client.clientId} disconnected (code ${code})${userAndPath(client)}`);
         }
     }
 

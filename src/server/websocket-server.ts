@@ -15,6 +15,7 @@ import type {ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
 import type {ClientHost} from '../client/client-host';
 import {ServerClient, idFrameOf} from '../client/server-client';
 import {clientCookie} from '../protocol/client-cookie';
+import {userAndPath} from '../protocol/client-label';
 import {newClientId} from '../protocol/client-id';
 import {MessageSerializer} from '../protocol/message-serializer';
 import {CLOSE_GOING_AWAY, CLOSE_INTERNAL_ERROR, CLOSE_NORMAL, DELIVERY_PROTOCOL} from '../protocol/wire';
@@ -298,7 +299,7 @@ export class MashroomWebSocketServer {
             this.#logger.debug(`Ignoring close of unknown or already closed client ${describeClient(client)}`);
             return;
         }
-        this.#logger.withContext(client.loggerContext).info(`Closing client ${client.clientId}`);
+        this.#logger.withContext(client.loggerContext).info(`Closing client ${client.clientId}${userAndPath(client)}`);
         client.close(CLOSE_NORMAL, 'Closed by server');
     }
 

@@ -1,5 +1,6 @@
 import type WebSocket from 'ws';
 import type {MashroomLogger} from '@mashroom/mashroom/type-definitions';
+import type {Labelled} from '../protocol/client-label';
 import type {FlowLimits} from './flow-control';
 import type {ProbeOutcome} from './liveness-probe';
 import type {MemoryBudget} from './memory-budget';
@@ -23,7 +24,7 @@ export interface ConnectionEnv extends FlowLimits {
 }
 
 /** The client a connection serves, as the connection sees it */
-export interface ConnectionOwner {
+export interface ConnectionOwner extends Labelled {
     readonly clientId: string;
     readonly loggerContext: Readonly<Record<string, unknown>>;
     /** Speaks the delivery protocol, so it acknowledges explicitly, not by pongs */

@@ -1,6 +1,7 @@
 import type WebSocket from 'ws';
 import {seqOfEnvelope} from '../protocol/delivery-envelope';
 import {CLOSE_TRY_AGAIN_LATER} from '../protocol/wire';
+import {userAndPath} from '../protocol/client-label';
 import {AckTracker} from './ack-tracker';
 import {closeIfOverShare, cutOffReason, judgeAcknowledgements} from './flow-control';
 import type {ClientConnection, ConnectionEnv, ConnectionOwner, Undelivered} from './client-connection';
@@ -310,7 +311,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         if (why && !ledger.cutOff) {
             ledger.cutOff = true;
             if (this.#client) {
-                this.#env.logger(this.#client).warn(`Client ${this.#client.clientId} is closing but ${why}: cutting it off`);
+                this.#env.logger(this.#client).warn(`Client ${this.#client.clientId} is closing but ${why}: cutting it off${userAndPath(this.#client)}`);
             }
             this.socket.terminate();
         }
@@ -321,7 +322,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
     closeAsTooSlow(why: string): void {
         const client = this.#client;
         if (client) {
-            this.#env.logger(client).warn(`Client ${client.clientId} has ${why}: closing it as too slow (1013)`);
+            this.#env.logger(client).warn(`Client ${client.clientId} has ${why}: closing it as too slow (1013)${userAndPath(client)}`);
         }
         // ws cuts the connection off if the peer does not complete the close in time (closeTimeout)
         this.flushed().close(CLOSE_TRY_AGAIN_LATER, 'Client too slow');

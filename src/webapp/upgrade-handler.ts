@@ -85,7 +85,7 @@ export const createUpgradeHandler = (
             return;
         }
         if (!hasRequiredRole(user.roles, config.restrictToRoles)) {
-            refusals.log(logger, 'warn', 'role', `Refusing WebSocket upgrade of user ${user.username}: none of the roles ${config.restrictToRoles?.join(', ')}`);
+            refusals.log(logger, 'warn', 'role', `Refusing WebSocket upgrade of user ${user.username}: none of the roles ${config.restrictToRoles?.join(', ')} (connect path ${target.connectPath || '/'})`);
             refuseUpgrade(socket, 403, 'Missing required role');
             return;
         }
@@ -115,7 +115,8 @@ export const createUpgradeHandler = (
         });
         if (outcome !== 'upgraded') {
             socket.on('error', onEarlySocketError);
-            refusals.log(logger, 'warn', outcome, `Refusing WebSocket upgrade of user ${user.username}: ${REFUSALS[outcome](config)}`);
+            const client = requestedClientId === null ? '' : `, client ${requestedClientId}`;
+            refusals.log(logger, 'warn', outcome, `Refusing WebSocket upgrade of user ${user.username}: ${REFUSALS[outcome](config)} (connect path ${target.connectPath || '/'}${client})`);
             refuseUpgrade(socket, 503);
         }
     };

@@ -1,3 +1,4 @@
+import {randomUUID} from 'crypto';
 import {startRedis} from '../helpers/redis-server';
 import {startServerProcess} from '../helpers/server-process';
 import type {ServerProcess} from '../helpers/server-process';
@@ -144,6 +145,15 @@ describe('a cluster with the reconnect buffer in Redis', () => {
         expect(owner.clientId).toBe(clientId);
         expect(await owner.client.nextJson()).toEqual({secret: 'for alice'});
         expect(thief.client.received).toHaveLength(1);
+    });
+
+    it('says why a client could not be resumed from Redis, naming its user and connect path, and gives the connection a new one', async () => {
+        const unknown = randomUUID();
+        const {clientId} = await connect(b, 'alice', unknown);
+        expect(clientId).not.toBe(unknown);
+        await waitFor(async () => (await logsOf(b)).some((entry) => entry.level === 'info' && entry.message ===
+            `Client ${unknown} cannot be resumed: the shared store does not hold it (its reconnect window passed, another node resumed it, or it never was); the connection gets a new client (user alice, connect path /c)`),
+        'the line that says why');
     });
 
     it('resumes on B by its cookie alone a client that dropped from A; a cookie naming a client that Redis does not hold gets a new one, named in the response', async () => {

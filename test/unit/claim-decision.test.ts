@@ -56,7 +56,10 @@ describe('decideClaim', () => {
     });
 
     it('makes nothing up of a client of another node that nobody holds, or whose claim failed', () => {
-        expect(decideClaim(facts({fromElsewhere: true}), {ok: true, claimed: null})).toEqual({kind: 'give-up', known: false, log: []});
+        // Said, or the connection would look like any new one; the client never existed here
+        expect(decideClaim(facts({fromElsewhere: true}), {ok: true, claimed: null})).toEqual({kind: 'give-up', known: false, log: [
+            {level: 'info', message: 'Client c1 cannot be resumed: the shared store does not hold it (its reconnect window passed, another node resumed it, or it never was); the connection gets a new client'},
+        ]});
         expect(decideClaim(facts({fromElsewhere: true, attached: false}), {ok: true, claimed: null})).toEqual({kind: 'give-up', known: false, log: []});
         const error = new Error('connection lost');
         expect(decideClaim(facts({fromElsewhere: true}), {ok: false, error})).toEqual({kind: 'give-up', known: false, log: [
