@@ -4,6 +4,7 @@ import {RedisReconnectBufferStore} from '../buffer/redis-reconnect-buffer-store'
 import type {ReconnectBufferStore} from '../buffer/reconnect-buffer-store';
 import {parseWebAppConfig} from '../config/webapp-config';
 import {registerConnectionMetrics} from '../metrics/connection-metrics';
+import {registerHealthProbe} from './health-probe';
 import {installServer, uninstallServer} from '../server/server-slot';
 import {MashroomWebSocketServer} from '../server/websocket-server';
 import {openFileStore} from './buffer-store-setup';
@@ -52,10 +53,12 @@ const bootstrap: MashroomWebAppPluginBootstrapFunction = async (pluginName, plug
     });
     installServer(server);
     const stopMetrics = registerConnectionMetrics(contextHolder, () => server.getClientCount(), logger);
+    const stopProbe = registerHealthProbe(pluginName, contextHolder, server);
     const stopSignals = drainOnSignals(() => server.dispose(), logger);
     let stopOpening: () => void = () => undefined;
     services.core.pluginService.onUnloadOnce(pluginName, () => {
         stopMetrics();
+        stopProbe();
         stopSignals();
         stopOpening();
         uninstallServer(server);

@@ -1,5 +1,6 @@
 import type {IncomingMessage} from 'http';
 import type {
+    MashroomHealthProbe,
     MashroomPluginContext,
     MashroomPluginContextHolder,
 } from '@mashroom/mashroom/type-definitions';
@@ -98,6 +99,8 @@ export class TestPluginContext implements MashroomPluginContextHolder {
 
     readonly log = new RecordingLog({clientIP: '127.0.0.1'});
     readonly pluginService = new TestPluginService();
+    /** The health probes registered, by plugin, as Mashroom's health probe service keeps them */
+    readonly healthProbes = new Map<string, MashroomHealthProbe>();
     readonly services: Record<string, Record<string, unknown>>;
     sessionMiddlewareCalls = 0;
     private readonly context: MashroomPluginContext;
@@ -138,7 +141,11 @@ export class TestPluginContext implements MashroomPluginContextHolder {
                     getStack: () => [],
                 },
                 httpUpgradeService: {},
-                healthProbeService: {},
+                healthProbeService: {
+                    registerProbe: (forPlugin: string, probe: MashroomHealthProbe) => this.healthProbes.set(forPlugin, probe),
+                    unregisterProbe: (forPlugin: string) => this.healthProbes.delete(forPlugin),
+                    getProbes: () => Array.from(this.healthProbes.values()),
+                },
             },
             security: {
                 service: {
