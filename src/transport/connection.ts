@@ -308,8 +308,7 @@ export class Connection<Owner extends ConnectionOwner = ConnectionOwner> impleme
         const heldBack = ledger.heldBack(message, Buffer.byteLength(message.data));
         this.countUnsent();
         const why = cutOffReason(heldBack, this.socket.bufferedAmount, this.#env);
-        if (why && !ledger.cutOff) {
-            ledger.cutOff = true;
+        if (why && ledger.cutOff()) {
             if (this.#client) {
                 this.#env.logger(this.#client).warn(`Client ${this.#client.clientId} is closing but ${why}: cutting it off${userAndPath(this.#client)}`);
             }

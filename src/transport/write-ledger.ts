@@ -14,8 +14,7 @@ export class WriteLedger {
     #turnEntry: PendingMessage | null = null;
     #unconfirmed: Array<PendingMessage> = [];
     #heldBackBytes = 0;
-    /** Whether the closing socket was cut off for what was held back (once) */
-    cutOff = false;
+    #cutOff = false;
 
     /** Whether every write with a callback is confirmed: a write without one may go next and settle at once */
     get settled(): boolean {
@@ -51,6 +50,13 @@ export class WriteLedger {
     heldBack(message: PendingMessage, bytes: number): number {
         this.#unconfirmed.push(message);
         return this.#heldBackBytes += bytes;
+    }
+
+    /** Transition: the closing socket is cut off for what was held back. True the first time only */
+    cutOff(): boolean {
+        const first = !this.#cutOff;
+        this.#cutOff = true;
+        return first;
     }
 
     /** The next `frames` frames have been written: their messages settle */
