@@ -244,7 +244,7 @@ export class ServerClient implements MashroomWebSocketClient, ConnectionOwner {
 
     /** A fault during a resume: nothing is known to be complete, so the client is closed (1011) rather than left half-resumed */
     private fail(error: unknown): void {
-        this.#host.logger(this).error(`Resuming client ${this.clientId} failed: closing it (1011)`, error);
+        this.#host.logger(this).error(`Resuming client ${this.clientId} failed: closing it (1011)${userAndPath(this)}`, error);
         const state = this.#state;
         if (state.kind === 'resuming') {
             state.outcome.settle({kind: 'failed'});

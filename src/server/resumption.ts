@@ -51,7 +51,7 @@ export class Resumption {
     /** The client waits for a connection (here, or for its claim from another node): the socket resumes it */
     resume(client: ServerClient, socket: WebSocket, connect: ConnectRequest): void {
         client.resume(socket, connect.lastSeq).then((outcome) => this.#settled(client, outcome, connect), (error: unknown) => {
-            this.#logger(client).error(`Resuming client ${client.clientId} failed`, error);
+            this.#logger(client).error(`Resuming client ${client.clientId} failed${userAndPath(client)}`, error);
             socket.terminate();
         });
     }
@@ -105,7 +105,7 @@ export class Resumption {
                 logger.info(`Client ${client.clientId} is still connected (another tab with the same id?): the new connection gets a new client${userAndPath(client)}`);
                 this.context.addClient(socket, connect);
             } else {
-                logger.warn(`Client ${client.clientId} is still connected and there is no room for another client of user ${connect.user.username}: closing the new connection`);
+                logger.warn(`Client ${client.clientId} is still connected and there is no room for another client of user ${connect.user.username}: closing the new connection${userAndPath(client)}`);
                 socket.close(CLOSE_TRY_AGAIN_LATER, 'Too many connections');
             }
         }).catch((error: unknown) => {

@@ -5,14 +5,17 @@ import {parseClientEnvelope} from '../protocol/delivery-envelope';
 import {parseIncomingFrame} from '../protocol/incoming-frame';
 import {userAndPath} from '../protocol/client-label';
 import type {Connection} from '../transport/connection';
-import {FragmentLimit, SocketTag} from '../transport/ws-adapter';
+import {SocketTag} from '../transport/ws-adapter';
 import {CLOSE_POLICY_VIOLATION} from '../protocol/wire';
 import {ClientLogThrottle} from './client-log-throttle';
 import {IncomingRateLimit} from './incoming-rate-limit';
 import type {IncomingRateOptions} from './incoming-rate-limit';
 import type {ListenerRegistry} from './listener-registry';
 
-/** Fragments a message may come in: a browser sends none, a streaming client a few (see FragmentLimit) */
+/**
+ * Frames a message may come in: a browser sends one, a streaming client a few. ws's default (16384) lets a message
+ * of empty fragments cost that many frames
+ */
 export const MAX_FRAGMENTS_PER_MESSAGE = 1000;
 
 /** Lines about ignored frames per client and problem, and of all clients per second (see ClientLogThrottle) */
@@ -32,7 +35,6 @@ export class SocketRouter {
     readonly #tag = new SocketTag<RoutedConnection>();
     readonly #rate: IncomingRateLimit;
     readonly #ignored: ClientLogThrottle;
-    readonly #fragments: FragmentLimit;
     readonly #handlers: {
         readonly message: (this: WebSocket, data: WebSocket.RawData, isBinary: boolean) => void;
         readonly close: (this: WebSocket, code: number) => void;
@@ -47,7 +49,6 @@ export class SocketRouter {
     ) {
         this.#rate = new IncomingRateLimit(limits.incoming);
         this.#ignored = new ClientLogThrottle({linesPerClient: LINES_PER_CLIENT, linesPerSecond: LINES_PER_SECOND}, (client) => this.#logger(client));
-        this.#fragments = new FragmentLimit(MAX_FRAGMENTS_PER_MESSAGE, (socket) => this.#onTooManyFragments(socket), (message) => logger.warn(message));
         const router = this;
         this.#handlers = {
             message(data, isBinary) {
@@ -73,7 +74,6 @@ export class SocketRouter {
             socket.on('close', handlers.close);
             socket.on('pong', handlers.pong);
             socket.on('error', handlers.error);
-            this.#fragments.watch(socket);
             this.#tag.set(socket, null);
         }
     }
@@ -92,7 +92,7 @@ export class SocketRouter {
         }
         if (!this.#rate.take(socket)) {
             const {perSecond, burst} = this.limits.incoming;
-            this.#logger(client).warn(`Client ${client.clientId} of user ${client.user.username} sends more than ${perSecond} messages per second (beyond a burst of ${burst}): closing it (1008)${userAndPath(client)}`);
+            this.#logger(client).warn(`Client ${client.clientId} sends more than ${perSecond} messages per second (beyond a burst of ${burst}): closing it (1008)${userAndPath(client)}`);
             client.close(CLOSE_POLICY_VIOLATION, 'Too many messages');
             return;
         }
@@ -116,17 +116,6 @@ export class SocketRouter {
         }
         if (!this.listeners.dispatchMessage(message, client)) {
             this.#ignored.warn(client, 'unheard', () => `No message listener takes the message of client ${client.clientId} on connect path ${client.connectPath || '/'}`);
-        }
-    }
-
-    /** Closed for good, like a client over the rate limit: it could send the next message the same way */
-    #onTooManyFragments(socket: WebSocket): void {
-        const client = this.#tag.get(socket)?.owner;
-        if (client) {
-            this.#logger(client).warn(`Client ${client.clientId} of user ${client.user.username} sent a message in more than ${MAX_FRAGMENTS_PER_MESSAGE} fragments: closing it (1008)${userAndPath(client)}`);
-            client.close(CLOSE_POLICY_VIOLATION, 'Too many fragments');
-        } else {
-            socket.close(CLOSE_POLICY_VIOLATION, 'Too many fragments');
         }
     }
 
@@ -159,9 +148,13 @@ export class SocketRouter {
         const who = `client ${client?.clientId ?? '(unknown)'}`;
         // ws closes the connection after each of these; the close event does the rest
         if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
-            log.warn(`Closing ${who} with 1009: it sent a message larger than maxMessageSizeBytes (${this.limits.maxMessageSizeBytes})`);
+            log.warn(`Closing ${who} with 1009: it sent a message larger than maxMessageSizeBytes (${this.limits.maxMessageSizeBytes})${client ? userAndPath(client) : ''}`);
+        } else if (error.code === 'WS_ERR_TOO_MANY_BUFFERED_PARTS') {
+            log.warn(`Closing ${who} with 1008: it sent a message in more than ${MAX_FRAGMENTS_PER_MESSAGE} fragments${client ? userAndPath(client) : ''}`);
+            // For good, like a client over the rate limit: it could send the next message the same way
+            client?.close(CLOSE_POLICY_VIOLATION, 'Too many fragments');
         } else {
-            log.warn(`Closing ${who} after a protocol error: ${error.message}`);
+            log.warn(`Closing ${who} after a protocol error: ${error.message}${client ? userAndPath(client) : ''}`);
         }
     }
 

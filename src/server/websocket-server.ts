@@ -33,7 +33,7 @@ import {ListenerRegistry} from './listener-registry';
 import {MemoryGuard} from './memory-guard';
 import {Resumption} from './resumption';
 import type {ConnectRequest, UpgradeOutcome, WebSocketServerOptions} from './server-options';
-import {SocketRouter} from './socket-router';
+import {MAX_FRAGMENTS_PER_MESSAGE, SocketRouter} from './socket-router';
 import {TOO_LATE, withTimeout} from './deadline';
 import {drain, settledBefore} from './drain';
 
@@ -81,6 +81,7 @@ export class MashroomWebSocketServer {
         const adapter = new WsAdapter((message) => logger.warn(message));
         this.#wss = adapter.createServer({
             maxPayload: options.maxMessageSizeBytes,
+            maxFragments: MAX_FRAGMENTS_PER_MESSAGE,
             closeTimeoutMs: options.closeGraceMs,
             // The client library asks for the delivery protocol; everybody else gets plain messages
             selectProtocol: (offered) => (offered.has(DELIVERY_PROTOCOL) ? DELIVERY_PROTOCOL : false),

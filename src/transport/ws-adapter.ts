@@ -19,6 +19,8 @@ export type RawSocket = Socket & {readonly encrypted?: boolean};
 export type WsServerOptions = {
     /** Largest incoming frame or message; ws refuses a larger one from its header */
     readonly maxPayload: number;
+    /** Most frames an incoming message may come in; ws closes with 1008 beyond (`WS_ERR_TOO_MANY_BUFFERED_PARTS`) */
+    readonly maxFragments: number;
     /** How long a close we start may take before ws cuts the connection off */
     readonly closeTimeoutMs: number;
     /** The subprotocol to accept of those offered, or false */
@@ -51,13 +53,14 @@ export class WsAdapter {
     }
 
     createServer(options: WsServerOptions): WebSocketServer {
-        // closeTimeout exists since ws 8.19; @types/ws does not know it yet
-        const serverOptions: ServerOptions & {closeTimeout: number} = {
+        // closeTimeout and maxFragments exist in ws 8.23 (documented there); @types/ws does not know them yet
+        const serverOptions: ServerOptions & {closeTimeout: number; maxFragments: number} = {
             noServer: true,
             clientTracking: false,
             // Compressed frames are queued inside ws, and frames written next to ws could then overtake them
             perMessageDeflate: false,
             maxPayload: options.maxPayload,
+            maxFragments: options.maxFragments,
             closeTimeout: options.closeTimeoutMs,
             handleProtocols: (protocols) => options.selectProtocol(protocols),
         };
@@ -95,44 +98,6 @@ export class WsAdapter {
                 'the frames of such connections are written through ws.send, which is slower');
         }
         return null;
-    }
-}
-
-/**
- * A limit on the number of fragments of a message: ws limits their size together (maxPayload), not how many
- * there are, and a message in a million 1-byte fragments costs a million frames to take in. ws keeps the fragments
- * of the message it receives in its receiver until the last one; after each chunk of data this looks at how many
- * it holds, with one listener for all sockets. Where ws keeps them elsewhere the limit is not enforced, and a
- * warning says so once.
- */
-export class FragmentLimit {
-
-    readonly #socketOf = Symbol('mashroom-websocket-fragments');
-    #problemReported = false;
-    readonly #onData: (this: Socket) => void;
-
-    /** `tooMany` is called, once per message, when one has come in more than `max` fragments so far */
-    constructor(max: number, tooMany: (webSocket: WebSocket) => void, private readonly warn: (message: string) => void) {
-        const key = this.#socketOf;
-        this.#onData = function onData(this: Socket) {
-            const webSocket = (this as unknown as Record<symbol, WebSocket | undefined>)[key];
-            const fragments = (webSocket as unknown as {_receiver?: {_fragments?: Array<unknown>}} | undefined)?._receiver?._fragments;
-            if (webSocket && fragments && fragments.length > max && isOpen(webSocket)) {
-                tooMany(webSocket);
-            }
-        };
-    }
-
-    watch(webSocket: WebSocket): void {
-        const raw = (webSocket as unknown as {readonly _socket?: unknown})._socket;
-        const fragments = (webSocket as unknown as {_receiver?: {_fragments?: unknown}})._receiver?._fragments;
-        if (raw instanceof Socket && Array.isArray(fragments)) {
-            (raw as unknown as Record<symbol, WebSocket>)[this.#socketOf] = webSocket;
-            raw.on('data', this.#onData);
-        } else if (!this.#problemReported) {
-            this.#problemReported = true;
-            this.warn('ws keeps the fragments of a message where this plugin does not look for them: their number is not limited');
-        }
     }
 }
 

@@ -64,7 +64,7 @@ export const createUpgradeHandler = (
             return;
         }
         if (!server.mayAdmit(target.requestedClientId ?? cookieClientIds[0] ?? null)) {
-            refusals.log(logger, 'warn', 'capacity', `Refusing WebSocket upgrade: ${REFUSALS[server.stopped ? 'stopped' : 'full'](config)}`);
+            refusals.log(logger, 'warn', 'capacity', `Refusing WebSocket upgrade of ${preview(request.url ?? '')}: ${REFUSALS[server.stopped ? 'stopped' : 'full'](config)}`);
             refuseUpgrade(socket, 503);
             return;
         }

@@ -2,11 +2,10 @@ import {Socket} from 'net';
 import {createServer} from 'http';
 import type {AddressInfo} from 'net';
 import WebSocket, {WebSocketServer} from 'ws';
-import {FragmentLimit, SocketTag, WsAdapter} from '../../src/transport/ws-adapter';
+import {SocketTag, WsAdapter} from '../../src/transport/ws-adapter';
 import packageJson from '../../package.json';
 import {socketPair, tcpSocketOf} from '../helpers/socket-pair';
 import type {SocketPair} from '../helpers/socket-pair';
-import {waitFor} from '../helpers/wait';
 
 /** The server on a loopback port while `use` runs, and the URL to it */
 const serving = async (wss: WebSocketServer, use: (url: string) => Promise<void>): Promise<void> => {
@@ -84,9 +83,24 @@ describe('WsAdapter', () => {
         });
     });
 
+    it('creates a server that closes with 1008 a message in more fragments than maxFragments, empty ones counted', async () => {
+        const adapter = new WsAdapter(() => undefined);
+        const wss = adapter.createServer({maxPayload: 1024, maxFragments: 3, closeTimeoutMs: 1000, selectProtocol: () => false, extraHeader: () => null});
+        await serving(wss, async (url) => {
+            const errors: Array<string | undefined> = [];
+            wss.once('connection', (socket) => socket.on('error', (error: Error & {code?: string}) => errors.push(error.code)));
+            const client = new WebSocket(url);
+            await new Promise((resolve) => client.once('open', resolve));
+            const closed = new Promise<number>((resolve) => client.once('close', resolve));
+            ['', '', '', ''].forEach((part) => client.send(part, {fin: false}));
+            expect(await closed).toBe(1008);
+            expect(errors).toEqual(['WS_ERR_TOO_MANY_BUFFERED_PARTS']);
+        });
+    });
+
     it('creates a server that never negotiates compression, whatever the client offers', async () => {
         const adapter = new WsAdapter(() => undefined);
-        const wss = adapter.createServer({maxPayload: 1024, closeTimeoutMs: 1000, selectProtocol: () => false, extraHeader: () => null});
+        const wss = adapter.createServer({maxPayload: 1024, maxFragments: 1000, closeTimeoutMs: 1000, selectProtocol: () => false, extraHeader: () => null});
         await serving(wss, async (url) => {
             const connected = new Promise<WebSocket>((resolve) => wss.once('connection', resolve));
             const client = new WebSocket(url, {perMessageDeflate: true});
@@ -103,6 +117,7 @@ describe('WsAdapter', () => {
         const adapter = new WsAdapter(() => undefined);
         const wss = adapter.createServer({
             maxPayload: 1024,
+            maxFragments: 1000,
             closeTimeoutMs: 1000,
             selectProtocol: () => false,
             extraHeader: (request) => (request.url === '/named' ? 'Set-Cookie: name=value; Path=/named' : null),
@@ -129,23 +144,5 @@ describe('WsAdapter', () => {
         first.set(server, 'a');
         second.set(server, 'b');
         expect([first.get(server), second.get(server)]).toEqual(['a', 'b']);
-    });
-
-    it('limits fragments where this ws keeps them, and says once that it cannot where it keeps them elsewhere', async () => {
-        const warnings: Array<string> = [];
-        const tooMany: Array<WebSocket> = [];
-        const limit = new FragmentLimit(3, (socket) => tooMany.push(socket), (message) => warnings.push(message));
-        const {server, client} = await pair();
-        limit.watch(server);
-        expect(warnings).toEqual([]);
-        ['a', 'b', 'c'].forEach((part) => client.send(part, {fin: false}));
-        client.send('d', {fin: false});
-        await waitFor(() => tooMany.length > 0, 'the fourth fragment');
-        expect(tooMany[0]).toBe(server);
-        const elsewhere = Object.create(server) as WebSocket;
-        Object.defineProperty(elsewhere, '_receiver', {value: {}});
-        limit.watch(elsewhere);
-        limit.watch(elsewhere);
-        expect(warnings).toEqual(['ws keeps the fragments of a message where this plugin does not look for them: their number is not limited']);
     });
 });
