@@ -32,15 +32,6 @@ const longestWaiting = (clients: Iterable<ServerClient>): ServerClient | null =>
     return longest;
 };
 
-const anyWaiting = (clients: Iterable<ServerClient>): boolean => {
-    for (const client of clients) {
-        if (client.waitingUntil !== null) {
-            return true;
-        }
-    }
-    return false;
-};
-
 /**
  * Who may connect and as what: the capacity limits, counted exactly, waiting clients included, and which
  * client a request with `?clientId=` may resume (same user, connect path and protocol). A live connection goes
@@ -64,7 +55,7 @@ export class Admission {
     mayAdmit(requestedClientId: string | null): boolean {
         return this.clients.size < this.limits.maxConnections ||
             (requestedClientId !== null && this.clients.get(requestedClientId)?.canResume === true) ||
-            anyWaiting(this.clients.values());
+            longestWaiting(this.clients.values()) !== null;
     }
 
     /** Synchronous, from the capacity check to the caller's registration: concurrent upgrades never exceed the limits */

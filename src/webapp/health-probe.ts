@@ -25,12 +25,12 @@ export const probeServer = (server: ProbedServer): MashroomHealthProbeStatus => 
 
 /** Register the probe with Mashroom's health probe service; returns the function that unregisters it */
 export const registerHealthProbe = (pluginName: string, contextHolder: MashroomPluginContextHolder, server: ProbedServer): (() => void) => {
-    const service = contextHolder.getPluginContext().services.core.healthProbeService as Partial<MashroomHealthProbeService> | undefined;
-    if (typeof service?.registerProbe !== 'function' || typeof service.unregisterProbe !== 'function') {
+    const found = contextHolder.getPluginContext().services.core.healthProbeService as Partial<MashroomHealthProbeService> | undefined;
+    if (typeof found?.registerProbe !== 'function' || typeof found.unregisterProbe !== 'function') {
         // Mashroom has it since 1.x; without it there is nothing to register with
         return () => undefined;
     }
-    const {registerProbe, unregisterProbe} = service as MashroomHealthProbeService;
-    registerProbe.call(service, pluginName, {check: () => Promise.resolve(probeServer(server))});
-    return () => unregisterProbe.call(service, pluginName);
+    const service = found as MashroomHealthProbeService;
+    service.registerProbe(pluginName, {check: () => Promise.resolve(probeServer(server))});
+    return () => service.unregisterProbe(pluginName);
 };
